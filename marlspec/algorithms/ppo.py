@@ -1,0 +1,186 @@
+"""IPPO and MAPPO: PPO with parameter sharing across agents.
+
+- Actor: one shared network over each agent's local observation (plus a one-hot
+  agent id), feed-forward or GRU (`marlspec.nn`).
+- Critic: IPPO uses the agent's observation; MAPPO (Yu et al. 2022) a centralized
+  critic on the global state plus the agent id.
+- Update: GAE (`primitives.returns.gae`), clipped surrogate and clipped value loss
+  (`primitives.objectives`), entropy bonus, global gradient-norm clipping, and
+  `epochs x num_minibatches` passes. Minibatches hold whole environment sequences, so
+  recurrent networks are replayed from the rollout's initial hidden state with resets
+  at episode starts (`Trajectory.first`), exactly as during the rollout.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Bool, Float, PRNGKeyArray
+
+from marlspec.algorithms.base import Algorithm, Mode, Trajectory
+from marlspec.envs.base import EnvInfo, TimeStep
+from marlspec.nn import Net, TorsoFactory
+from marlspec.primitives import factorization as fz
+from marlspec.primitives import objectives as obj
+from marlspec.primitives.returns import gae
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    gamma: float = 0.99
+    gae_lambda: float = 0.95
+    clip_eps: float = 0.2
+    value_clip_eps: float | None = 0.2
+    ent_coef: float = 0.01
+    vf_coef: float = 0.5
+    max_grad_norm: float = 0.5
+    epochs: int = 4
+    num_minibatches: int = 4
+    normalize_advantages: bool = True
+    centralized_critic: bool = False
+    agent_id: bool = True
+    lr: float = 5e-4
+    anneal_lr: bool = False
+    num_updates: int = 1
+
+
+class PPOState(eqx.Module):
+    actor: Net
+    critic: Net
+    opt_state: optax.OptState
+
+
+def agent_inputs(x: Float[Array, "N d"], with_id: bool) -> Float[Array, "N d2"]:
+    """Append a one-hot agent id to each agent's row when `with_id`."""
+    if not with_id:
+        return x
+    return jnp.concatenate([x, jnp.eye(x.shape[0], dtype=x.dtype)], axis=-1)
+
+
+class PPO(Algorithm):
+    info: EnvInfo = eqx.field(static=True)
+    config: PPOConfig = eqx.field(static=True)
+    make_torso: TorsoFactory = eqx.field(static=True)
+
+    # ------------------------------------------------------------------ inputs
+    def actor_inputs(self, obs: Float[Array, "*b N obs"]) -> Array:
+        return jnp.vectorize(lambda o: agent_inputs(o, self.config.agent_id), signature="(n,d)->(n,k)")(obs)
+
+    def critic_inputs(self, obs: Float[Array, "*b N obs"], state: Float[Array, "*b S"]) -> Array:
+        if self.config.centralized_critic:
+            n = self.info.num_agents
+            tiled = jnp.broadcast_to(state[..., None, :], (*state.shape[:-1], n, state.shape[-1]))
+            return jnp.vectorize(lambda s: agent_inputs(s, True), signature="(n,d)->(n,k)")(tiled)
+        return self.actor_inputs(obs)
+
+    def optimizer(self) -> optax.GradientTransformation:
+        c = self.config
+        steps = c.num_updates * c.epochs * c.num_minibatches
+        lr = optax.linear_schedule(c.lr, 0.0, steps) if c.anneal_lr else c.lr
+        return optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(lr, eps=1e-5))
+
+    # -------------------------------------------------------------- interface
+    def init(self, key: PRNGKeyArray) -> PPOState:
+        k1, k2 = jax.random.split(key)
+        n, info = self.info.num_agents, self.info
+        id_dim = n if self.config.agent_id else 0
+        critic_in = (info.state_dim + n) if self.config.centralized_critic else info.obs_dim + id_dim
+        actor = Net(self.make_torso, info.obs_dim + id_dim, info.num_actions, 0.01, key=k1)
+        critic = Net(self.make_torso, critic_in, 1, 1.0, key=k2)
+        opt_state = self.optimizer().init(eqx.filter((actor, critic), eqx.is_inexact_array))
+        return PPOState(actor, critic, opt_state)
+
+    def initial_carry(self) -> tuple[Array, Array]:
+        n = self.info.num_agents
+        h = jnp.zeros((n, self.make_torso.hidden_dim), jnp.float32)
+        return h, h
+
+    def act(
+        self, state: PPOState, timestep: TimeStep, carry: tuple[Array, Array], key: PRNGKeyArray,
+        mode: Mode, greedy: bool = False,
+    ) -> tuple[Array, tuple[Array, Array], dict[str, Array]]:
+        actor_h, critic_h = carry
+        no_reset = jnp.zeros((self.info.num_agents,), bool)
+        actor_h, logits = jax.vmap(state.actor)(actor_h, self.actor_inputs(timestep.obs), no_reset)
+        logits = fz.mask_logits(logits, timestep.avail_actions)
+        actions, logp = fz.independent_sample(key, logits, greedy)
+        critic_h, _ = jax.vmap(state.critic)(critic_h, self.critic_inputs(timestep.obs, timestep.state), no_reset)
+        return actions, (actor_h, critic_h), {"log_prob": logp}
+
+    # ------------------------------------------------------------------ update
+    def _unroll(self, net: Net, h0: Float[Array, "E N H"], xs: Array, first: Bool[Array, "T E"]) -> tuple[Array, Array]:
+        """Replay `net` over [T, E, N, d] inputs per (env, agent) stream: hidden states and outputs."""
+        per_stream = lambda h, x, f: net.unroll(h, x, f)
+        over_agents = jax.vmap(per_stream, in_axes=(0, 1, None), out_axes=1)
+        over_envs = jax.vmap(over_agents, in_axes=(0, 1, 1), out_axes=1)
+        return over_envs(h0, xs, first)
+
+    def _values(self, critic: Net, batch: Trajectory) -> tuple[Float[Array, "T E N"], Float[Array, "T E N"]]:
+        """V(s_t) and V(s'_t) (from the final observation where the episode ended)."""
+        xs = self.critic_inputs(batch.obs, batch.state)
+        hs, v = self._unroll(critic, batch.init_carry[1], xs, batch.first)
+        next_xs = self.critic_inputs(batch.next_obs, batch.next_state)
+        no_reset = jnp.zeros((), bool)
+        step = lambda h, x: critic(h, x, no_reset)[1]
+        v_next = jax.vmap(jax.vmap(jax.vmap(step)))(hs, next_xs)
+        return v[..., 0], v_next[..., 0]
+
+    def update(self, state: PPOState, batch: Trajectory, key: PRNGKeyArray) -> tuple[PPOState, dict[str, Array]]:
+        c = self.config
+        values, next_values = self._values(state.critic, batch)
+        rewards = jnp.broadcast_to(batch.reward[..., None], values.shape)
+        term = jnp.broadcast_to(batch.terminated[..., None], values.shape)
+        trunc = jnp.broadcast_to(batch.truncated[..., None], values.shape)
+        stream = lambda r, v, vn, te, tr: gae(r, v, vn, te, tr, c.gamma, c.gae_lambda)
+        adv, targets = jax.vmap(jax.vmap(stream, in_axes=1, out_axes=1), in_axes=1, out_axes=1)(
+            rewards, values, next_values, term, trunc
+        )
+        mask = batch.agent_mask.astype(jnp.float32)
+        num_envs = batch.reward.shape[1]
+        mb = num_envs // c.num_minibatches
+        optimizer = self.optimizer()
+
+        def loss_fn(nets: tuple[Net, Net], idx: Array) -> tuple[Array, dict[str, Array]]:
+            actor, critic = nets
+            take = lambda x: jnp.take(x, idx, axis=1)
+            h_actor, h_critic = (jnp.take(h, idx, axis=0) for h in batch.init_carry)
+            first, m = take(batch.first), take(mask)
+            _, logits = self._unroll(actor, h_actor, self.actor_inputs(take(batch.obs)), first)
+            logits = fz.mask_logits(logits, take(batch.avail_actions))
+            logp = fz.log_prob(logits, take(batch.actions))
+            a = take(adv)
+            a = obj.normalize(a, m) if c.normalize_advantages else a
+            old_logp = take(batch.extras["log_prob"])
+            pg = obj.masked_mean(obj.ppo_clip(logp, old_logp, a, c.clip_eps), m)
+            ent = obj.masked_mean(fz.entropy(logits), m)
+            _, v = self._unroll(critic, h_critic, self.critic_inputs(take(batch.obs), take(batch.state)), first)
+            vl = obj.masked_mean(obj.value_loss(v[..., 0], take(values), take(targets), c.value_clip_eps), m)
+            total = pg + c.vf_coef * vl - c.ent_coef * ent
+            log_ratio = logp - old_logp
+            stats = {
+                "policy_loss": pg, "value_loss": vl, "entropy": ent,
+                "approx_kl": obj.masked_mean((jnp.exp(log_ratio) - 1) - log_ratio, m),
+                "clip_fraction": obj.masked_mean((jnp.abs(jnp.exp(log_ratio) - 1) > c.clip_eps).astype(jnp.float32), m),
+            }
+            return total, stats
+
+        def minibatch(carry: tuple[PPOState], idx: Array) -> tuple[tuple[PPOState], dict[str, Array]]:
+            (st,) = carry
+            nets = (st.actor, st.critic)
+            grads, stats = eqx.filter_grad(loss_fn, has_aux=True)(nets, idx)
+            updates, opt_state = optimizer.update(grads, st.opt_state, eqx.filter(nets, eqx.is_inexact_array))
+            actor, critic = eqx.apply_updates(nets, updates)
+            return (PPOState(actor, critic, opt_state),), stats
+
+        def epoch(carry: tuple[PPOState], k: PRNGKeyArray) -> tuple[tuple[PPOState], dict[str, Array]]:
+            order = jax.random.permutation(k, num_envs).reshape(c.num_minibatches, mb)
+            return jax.lax.scan(minibatch, carry, order)
+
+        (state,), stats = jax.lax.scan(epoch, (state,), jax.random.split(key, c.epochs))
+        metrics = {k: v.mean() for k, v in stats.items()}
+        metrics["value_mean"] = obj.masked_mean(values, mask)
+        return state, metrics

@@ -1,0 +1,150 @@
+"""`marlspec run | validate | eval | list | schema`.
+
+Bad input (a spec that does not validate, a missing file, a malformed `--set`)
+prints one line naming the field, the value and the fix, and exits with code 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import typing
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import typer
+
+from marlspec.spec import ExperimentSpec, SpecError, load_spec
+
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
+    help="marlspec: cooperative multi-agent RL from typed specs.",
+)
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a spec value: dotted.path=value (repeatable), e.g. --set train.seeds=[0,1,2]"),
+]
+
+
+def _die(message: str, code: int = 2) -> NoReturn:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+def _load(spec: Path, overrides: list[str] | None) -> ExperimentSpec:
+    try:
+        return load_spec(spec, overrides or [])
+    except SpecError as err:
+        _die(str(err))
+
+
+@app.command()
+def run(
+    spec: Annotated[Path, typer.Argument(help="YAML spec file, e.g. specs/mappo_coordsum.yaml")],
+    set_: SetOption = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Run directory (default: <log.out_dir>/<name>-<time>)")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
+    debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback if training fails")] = False,
+) -> None:
+    """Train a spec and write its run directory."""
+    experiment_spec = _load(spec, set_)
+    from marlspec.train.runner import enable_compilation_cache, run as run_spec
+
+    enable_compilation_cache()
+    try:
+        from marlspec.compile import compile as compile_spec
+
+        experiment = compile_spec(experiment_spec)
+    except (ValueError, ImportError) as err:
+        _die(f"cannot build the experiment: {err}")
+    try:
+        rundir = run_spec(experiment_spec, out, experiment=experiment, progress=not quiet)
+    except KeyboardInterrupt:
+        _die("interrupted; metrics and the last checkpoint are kept in the run directory", 130)
+    except Exception as err:
+        if debug:
+            raise
+        _die(f"training failed: {type(err).__name__}: {err} (metrics and last checkpoint kept; rerun with --debug for the traceback)", 1)
+    summary = json.loads((rundir.path / "summary.json").read_text())
+    line = f"done: {rundir.path}  final return {summary['final_return']:.4g}  ({summary['sps']:,.0f} env steps/s)"
+    if summary.get("final_win_rate") is not None:
+        line += f"  win rate {summary['final_win_rate']:.0%}"
+    typer.echo(line)
+
+
+@app.command()
+def validate(
+    spec: Annotated[Path, typer.Argument(help="YAML spec file")],
+    set_: SetOption = None,
+) -> None:
+    """Check a spec; exit 0 if it is valid, 2 if not."""
+    s = _load(spec, set_)
+    typer.echo(f"ok: {s.name}: {s.algorithm.kind} on {s.env.label}, {s.train.num_updates} updates x "
+               f"{s.train.steps_per_update} steps, seeds {s.train.seeds}")
+
+
+@app.command("eval")
+def eval_(
+    run_dir: Annotated[Path, typer.Argument(help="A run directory written by `marlspec run`")],
+    episodes: Annotated[int | None, typer.Option("--episodes", "-n", min=1, help="Episodes per seed")] = None,
+    mode: Annotated[str, typer.Option(help="execution (deployed policy) or behaviour")] = "execution",
+) -> None:
+    """Reload a run's checkpoint and evaluate it."""
+    if not (run_dir / "checkpoint.eqx").exists():
+        _die(f"{run_dir}: no checkpoint.eqx here; pass a run directory written by `marlspec run`")
+    if mode not in ("execution", "behaviour"):
+        _die(f"--mode: '{mode}' is not a mode; use execution or behaviour")
+    from marlspec.train.runner import enable_compilation_cache, evaluate_run
+
+    enable_compilation_cache()
+    try:
+        result = evaluate_run(run_dir, episodes, mode)
+    except SpecError as err:
+        _die(f"{run_dir}/spec.yaml: {err}")
+    typer.echo(json.dumps(result, indent=2))
+
+
+def _kinds(union: Any) -> list[type]:
+    return list(typing.get_args(typing.get_args(union)[0]))
+
+
+@app.command("list")
+def list_(what: Annotated[str, typer.Argument(help="algorithms, envs or networks (default: all)")] = "all") -> None:
+    """List algorithms, environments (with presets) and networks."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from marlspec.spec import AlgorithmSpec, EnvSpec, NetworkSpec
+
+    groups = {"algorithms": AlgorithmSpec, "envs": EnvSpec, "networks": NetworkSpec}
+    if what != "all" and what not in groups:
+        _die(f"list: unknown group '{what}'; choices: {', '.join(groups)}")
+    console = Console()
+    for name, union in groups.items():
+        if what not in ("all", name):
+            continue
+        table = Table(title=name, show_lines=False)
+        table.add_column("kind", style="bold")
+        table.add_column("description")
+        table.add_column("presets / options")
+        for cls in _kinds(union):
+            kind = cls.model_fields["kind"].default
+            doc = (cls.__doc__ or "").strip().splitlines()[0]
+            presets = getattr(cls, "presets", None)
+            table.add_row(kind, doc, "\n".join(presets()) if presets else "")
+        console.print(table)
+
+
+@app.command()
+def schema() -> None:
+    """Print the JSON schema of experiment specs (for editor completion)."""
+    typer.echo(json.dumps(ExperimentSpec.model_json_schema(), indent=2))
+
+
+def main() -> None:  # pragma: no cover - console entry point
+    app()
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(app())

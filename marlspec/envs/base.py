@@ -1,0 +1,114 @@
+"""The one environment protocol of marlspec.
+
+Every environment, built in or adapted, is a final subclass of `Env`: a pure,
+functional pair `reset(key)` / `step(key, state, actions)` over a fixed number of
+agent slots `N`. A `TimeStep` carries what learners need: per-agent observations,
+the global state, available-action masks, an agent mask, one shared reward, and
+separate `terminated` (true end, do not bootstrap) and `truncated` (time limit,
+bootstrap) flags. `step` after the end of an episode is undefined; the
+`AutoReset` wrapper in `marlspec.envs.wrappers` takes care of that.
+"""
+
+from __future__ import annotations
+
+import abc
+import dataclasses
+from typing import Any, Literal
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+
+ActionType = Literal["discrete", "continuous"]
+
+
+@dataclasses.dataclass(frozen=True)
+class EnvInfo:
+    """Static facts about an environment (hashable, so it can sit in static fields)."""
+
+    name: str
+    """`kind/preset`, e.g. `coordsum/5x20-80`."""
+    num_agents: int
+    """Agent slots N."""
+    obs_dim: int
+    """Per-agent observation size."""
+    state_dim: int
+    """Global state size."""
+    action_type: ActionType
+    """Discrete or continuous actions."""
+    num_actions: int
+    """Discrete: actions per agent. Continuous: action dimension per agent."""
+    max_steps: int
+    """Longest possible episode."""
+    action_low: float = -1.0
+    """Continuous actions only: lower bound."""
+    action_high: float = 1.0
+    """Continuous actions only: upper bound."""
+    n_entities: int | None = None
+    """Optional entity view: number of entities in the observation."""
+    entity_dim: int | None = None
+    """Optional entity view: features per entity."""
+    own_features: tuple[int, ...] | None = None
+    """Optional entity view: feature indices that are the agent's own (s+); the rest are team-related (s-)."""
+
+    @property
+    def discrete(self) -> bool:
+        return self.action_type == "discrete"
+
+
+class TimeStep(eqx.Module):
+    """What an environment returns after `reset` and after every `step`."""
+
+    obs: Float[Array, "N obs"]
+    state: Float[Array, " state"]
+    avail_actions: Bool[Array, "N A"]
+    agent_mask: Bool[Array, " N"]
+    reward: Float[Array, ""]
+    terminated: Bool[Array, ""]
+    truncated: Bool[Array, ""]
+    info: dict[str, Any]
+
+    @property
+    def done(self) -> Bool[Array, ""]:
+        return jnp.logical_or(self.terminated, self.truncated)
+
+
+Actions = Int[Array, " N"] | Float[Array, "N act"]
+
+
+class Env(eqx.Module):
+    """Abstract base of every JAX-native environment."""
+
+    info: eqx.AbstractVar[EnvInfo]
+
+    @abc.abstractmethod
+    def reset(self, key: PRNGKeyArray) -> tuple[Any, TimeStep]:
+        """Start an episode."""
+
+    @abc.abstractmethod
+    def step(self, key: PRNGKeyArray, state: Any, actions: Actions) -> tuple[Any, TimeStep]:
+        """Advance one step. Undefined after the episode has ended."""
+
+
+def all_available(n: int, a: int) -> Bool[Array, "N A"]:
+    return jnp.ones((n, a), dtype=bool)
+
+
+def agent_ids(n: int) -> Float[Array, "N N"]:
+    return jnp.eye(n, dtype=jnp.float32)
+
+
+def scalar(x: Any, dtype: Any = jnp.float32) -> Array:
+    """A 0-d array of fixed dtype. Fixed dtypes at reset and step avoid recompiles."""
+    return jnp.asarray(x, dtype=dtype).reshape(())
+
+
+def random_actions(key: PRNGKeyArray, info: EnvInfo, avail: Bool[Array, "N A"]) -> Actions:
+    """Uniformly random legal actions (discrete) or uniform in the box (continuous)."""
+    if info.discrete:
+        logits = jnp.where(avail, 0.0, -jnp.inf)
+        return jax.random.categorical(key, logits, axis=-1).astype(jnp.int32)
+    return jax.random.uniform(
+        key, (info.num_agents, info.num_actions), minval=info.action_low, maxval=info.action_high
+    )

@@ -1,0 +1,5 @@
+"""Equinox building blocks. Each `__call__` handles one example; callers `vmap`."""
+
+from marlspec.nn.torso import ACTIVATIONS, GRUTorso, MLPTorso, Net, Torso, TorsoFactory, linear
+
+__all__ = ["ACTIVATIONS", "GRUTorso", "MLPTorso", "Net", "Torso", "TorsoFactory", "linear"]

@@ -1,0 +1,269 @@
+"""Load specs from YAML, apply `--set` overrides, and turn validation errors into
+one-line messages of the form `dotted.path: message (got X) [file line N]`."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import types
+import typing
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import yaml
+from pydantic import BaseModel, ValidationError
+
+from marlspec.spec.experiment import ExperimentSpec
+
+
+class SpecError(ValueError):
+    """A spec that cannot be used. `str(err)` is a single line meant for the user."""
+
+
+Loc = tuple[str | int, ...]
+
+
+# --------------------------------------------------------------------------- YAML
+
+
+def _line_map(node: yaml.Node, prefix: Loc = ()) -> dict[Loc, int]:
+    """Map every key path in a composed YAML document to its 1-based line."""
+    lines: dict[Loc, int] = {prefix: node.start_mark.line + 1}
+    if isinstance(node, yaml.MappingNode):
+        for key_node, value_node in node.value:
+            key = key_node.value
+            lines[(*prefix, key)] = key_node.start_mark.line + 1
+            for sub, line in _line_map(value_node, (*prefix, key)).items():
+                lines.setdefault(sub, line)
+    elif isinstance(node, yaml.SequenceNode):
+        for i, item in enumerate(node.value):
+            lines.update(_line_map(item, (*prefix, i)))
+    return lines
+
+
+def _parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[Loc, int]]:
+    try:
+        node = yaml.compose(text, Loader=yaml.SafeLoader)
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" [{source} line {mark.line + 1}]" if mark is not None else f" [{source}]"
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SpecError(f"invalid YAML: {problem}; check indentation and quoting{where}") from None
+    if data is None:
+        raise SpecError(
+            f"spec is empty; it needs at least `env:` and `algorithm:` (see specs/ for examples) [{source}]"
+        )
+    if not isinstance(data, dict):
+        raise SpecError(
+            f"spec must be a mapping of keys (name, env, algorithm, ...), got {type(data).__name__} [{source}]"
+        )
+    return data, _line_map(node) if node is not None else {}
+
+
+# ---------------------------------------------------------------------- overrides
+
+
+def apply_override(data: dict[str, Any], assignment: str) -> None:
+    """Apply one `dotted.path=value` override in place; the value is parsed as YAML."""
+    if "=" not in assignment:
+        raise SpecError(f"--set {assignment!r}: expected dotted.path=value, e.g. --set algorithm.clip_eps=0.1")
+    path, _, raw = assignment.partition("=")
+    keys = [k for k in path.strip().split(".")]
+    if not all(keys):
+        raise SpecError(f"--set {assignment!r}: empty key in path '{path}'")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        raise SpecError(f"--set {assignment!r}: the value is not valid YAML; quote it") from None
+    node: Any = data
+    for i, key in enumerate(keys[:-1]):
+        child = node.get(key) if isinstance(node, dict) else None
+        if child is None:
+            child = {}
+            node[key] = child
+        if not isinstance(child, dict):
+            where = ".".join(keys[: i + 1])
+            raise SpecError(f"--set {assignment!r}: '{where}' is a value, not a section")
+        node = child
+    node[keys[-1]] = value
+
+
+# ------------------------------------------------------------------ error messages
+
+
+def _strip_tags(loc: Loc, data: Any) -> Loc:
+    """Drop the discriminator tags that pydantic inserts into locations of union members."""
+    out: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, dict) and node.get("kind") == part:
+            continue
+        elif isinstance(part, str) and part.startswith(("function-", "tagged-union")):
+            continue
+        else:
+            out.append(part)
+            node = None
+    return tuple(out)
+
+
+def _model_at(path: Sequence[str | int], data: Any) -> type[BaseModel] | None:
+    """The spec class that validates the mapping at `path`, if there is one."""
+    model: Any = ExperimentSpec
+    node = data
+    for part in path:
+        if not (isinstance(model, type) and issubclass(model, BaseModel)):
+            return None
+        field = model.model_fields.get(str(part))
+        if field is None:
+            return None
+        node = node.get(part) if isinstance(node, dict) else None
+        model = _resolve(field.annotation, node)
+    return model if isinstance(model, type) and issubclass(model, BaseModel) else None
+
+
+def _members(annotation: Any) -> list[Any]:
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _members(typing.get_args(annotation)[0])
+    if origin in (typing.Union, types.UnionType):
+        return [m for arg in typing.get_args(annotation) for m in _members(arg)]
+    return [annotation]
+
+
+def _resolve(annotation: Any, node: Any) -> Any:
+    members = [m for m in _members(annotation) if isinstance(m, type) and issubclass(m, BaseModel)]
+    if len(members) == 1:
+        return members[0]
+    kind = node.get("kind") if isinstance(node, dict) else None
+    for m in members:
+        default = m.model_fields.get("kind")
+        if default is not None and default.default == kind:
+            return m
+    return None
+
+
+def _suggest(word: str, options: Iterable[str]) -> str:
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f"did you mean '{close[0]}'? " if close else ""
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _describe(err: Any, data: Any) -> tuple[Loc, str]:
+    kind = err["type"]
+    ctx = err.get("ctx") or {}
+    loc = _strip_tags(tuple(err["loc"]), data)
+    if kind == "marlspec_check":
+        path = tuple(ctx["path"].split("."))
+        got = ctx.get("got")
+        return path, ctx["message"] + (f" (got {_short(got)})" if got is not None and "got" not in ctx["message"] else "")
+    if kind == "extra_forbidden":
+        key = str(loc[-1])
+        model = _model_at(loc[:-1], data)
+        valid = [f for f in model.model_fields if f != "kind"] if model else []
+        hint = _suggest(key, valid) or ""
+        listing = f"valid keys: {', '.join(valid)}" if valid else "remove it"
+        return loc, f"unknown key '{key}'; {hint}{listing}"
+    if kind == "union_tag_invalid":
+        tags = [t.strip().strip("'") for t in str(ctx.get("expected_tags", "")).split(",")]
+        got = ctx.get("tag")
+        return (*loc, "kind"), f"unknown kind '{got}'; {_suggest(str(got), tags)}choices: {', '.join(tags)}"
+    if kind == "union_tag_not_found":
+        model_choices = _members(_field_annotation(loc, data))
+        tags = [m.model_fields["kind"].default for m in model_choices if isinstance(m, type) and issubclass(m, BaseModel)]
+        return loc, f"missing 'kind'; add kind: one of {', '.join(map(str, tags))}"
+    if kind == "missing":
+        return loc, "required field is missing; add it"
+    got = f"(got {_short(err.get('input'))})"
+    bounds = {"greater_than": ">", "greater_than_equal": ">=", "less_than": "<", "less_than_equal": "<="}
+    if kind in bounds:
+        op = bounds[kind]
+        limit = next(iter(ctx.values()))
+        return loc, f"must be {op} {limit} {got}; choose a value {op} {limit}"
+    if kind == "literal_error":
+        options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
+        word = str(err.get("input"))
+        return loc, f"'{word}' is not allowed; {_suggest(word, options)}choices: {', '.join(options)}"
+    if kind in ("int_parsing", "int_type", "int_from_float"):
+        return loc, f"must be a whole number {got}"
+    if kind in ("float_parsing", "float_type"):
+        return loc, f"must be a number {got}"
+    if kind in ("bool_parsing", "bool_type"):
+        return loc, f"must be true or false {got}"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return loc, f"must be a section of keys (a mapping) {got}"
+    message = err["msg"].removeprefix("Value error, ")
+    return loc, f"{message} {got}"
+
+
+def _field_annotation(loc: Loc, data: Any) -> Any:
+    parent = _model_at(loc[:-1], data)
+    if parent is None or not loc:
+        return None
+    field = parent.model_fields.get(str(loc[-1]))
+    return field.annotation if field else None
+
+
+def format_validation_error(err: ValidationError, data: Any, lines: dict[Loc, int], source: str) -> str:
+    """One line for the first error; the count of the others, if any, at the end."""
+    errors = err.errors()
+    loc, message = _describe(errors[0], data)
+    path = ".".join(str(p) for p in loc) or "<spec>"
+    line = None
+    for n in range(len(loc), -1, -1):
+        line = lines.get(tuple(loc[:n]))
+        if line is not None:
+            break
+    where = f" [{source} line {line}]" if line is not None else f" [{source}]"
+    more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{path}: {message}{where}{more}"
+
+
+# ------------------------------------------------------------------------ loading
+
+
+def parse_spec(text: str, source: str = "<spec>", overrides: Sequence[str] = ()) -> ExperimentSpec:
+    """Validate a YAML spec given as text."""
+    data, lines = _parse_yaml(text, source)
+    for assignment in overrides:
+        apply_override(data, assignment)
+    for assignment in overrides:  # overridden keys report the override, not a file line
+        key = tuple(assignment.partition("=")[0].strip().split("."))
+        for k in list(lines):
+            if k[: len(key)] == key:
+                del lines[k]
+    try:
+        return ExperimentSpec.model_validate(data)
+    except ValidationError as err:
+        raise SpecError(format_validation_error(err, data, lines, source)) from None
+
+
+def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentSpec:
+    """Read and validate a spec file, applying `--set` overrides."""
+    p = Path(path)
+    if not p.exists():
+        raise SpecError(f"spec file not found: {p} (check the path; examples are in specs/)")
+    if p.is_dir():
+        raise SpecError(f"spec path is a directory, not a YAML file: {p}")
+    try:
+        text = p.read_text()
+    except (OSError, UnicodeDecodeError) as err:
+        raise SpecError(f"cannot read spec file {p}: {err.__class__.__name__}") from None
+    return parse_spec(text, str(p), overrides)
+
+
+def dump_spec(spec: ExperimentSpec) -> str:
+    """The resolved spec as YAML (defaults filled in), loadable by `load_spec`."""
+    data = spec.model_dump(mode="json", exclude_computed_fields=True)
+    return yaml.safe_dump(data, sort_keys=False)

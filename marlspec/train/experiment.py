@@ -1,0 +1,63 @@
+"""`Experiment`: the pure, compiled form of a spec. `train_chunk` is one jittable
+block of updates; `train` is the whole run without the host (used by tests)."""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Int, PRNGKeyArray
+
+from marlspec.algorithms.base import Algorithm, LearnerState, Mode
+from marlspec.envs.base import Env
+from marlspec.envs.wrappers import AutoReset
+from marlspec.train.rollout import ActorState, episode_means, evaluate, rollout, start
+
+
+class RunnerState(eqx.Module):
+    learner: LearnerState
+    actors: ActorState
+    key: PRNGKeyArray
+    updates: Int[Array, ""]
+
+
+class Experiment(eqx.Module):
+    env: Env
+    algorithm: Algorithm
+    num_envs: int = eqx.field(static=True)
+    rollout_length: int = eqx.field(static=True)
+    eval_episodes: int = eqx.field(static=True)
+    greedy: bool = eqx.field(static=True)
+
+    @property
+    def train_env(self) -> AutoReset:
+        return AutoReset(self.env, self.num_envs)
+
+    @property
+    def steps_per_update(self) -> int:
+        return self.num_envs * self.rollout_length
+
+    def init(self, key: PRNGKeyArray) -> RunnerState:
+        k_learner, k_env, k_run = jax.random.split(key, 3)
+        learner = self.algorithm.init(k_learner)
+        actors = start(self.train_env, self.algorithm, k_env)
+        return RunnerState(learner, actors, k_run, jnp.zeros((), jnp.int32))
+
+    def update(self, rs: RunnerState) -> tuple[RunnerState, dict[str, Array]]:
+        """One rollout followed by one `algorithm.update`."""
+        key, k_roll, k_update = jax.random.split(rs.key, 3)
+        actors, traj, episodes = rollout(self.train_env, self.algorithm, rs.learner, rs.actors, k_roll, self.rollout_length)
+        learner, metrics = self.algorithm.update(rs.learner, traj, k_update)
+        metrics = {**metrics, **{f"train_{k}": v for k, v in episode_means(episodes).items()}}
+        return RunnerState(learner, actors, key, rs.updates + 1), metrics
+
+    def train_chunk(self, rs: RunnerState, num_updates: int) -> tuple[RunnerState, dict[str, Array]]:
+        """`num_updates` updates as one `lax.scan`; metrics are stacked per update."""
+        return jax.lax.scan(lambda s, _: self.update(s), rs, None, length=num_updates)
+
+    def evaluate(self, learner: LearnerState, key: PRNGKeyArray, mode: Mode) -> dict[str, Array]:
+        return evaluate(self.env, self.algorithm, learner, key, self.eval_episodes, mode, self.greedy)
+
+    def train(self, key: PRNGKeyArray, num_updates: int) -> tuple[RunnerState, dict[str, Array]]:
+        """A whole run as one pure function of the key (no host in the loop)."""
+        return self.train_chunk(self.init(key), num_updates)

@@ -1,0 +1,118 @@
+"""The rollout and evaluation loops, written once for every algorithm."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Bool, Float, PRNGKeyArray
+
+from marlspec.algorithms.base import Algorithm, Carry, LearnerState, Mode, Trajectory
+from marlspec.envs.base import Env, TimeStep
+from marlspec.envs.wrappers import AutoReset, AutoResetState
+
+
+class ActorState(eqx.Module):
+    """Where the environments are between two rollouts."""
+
+    env_state: AutoResetState
+    timestep: TimeStep
+    carry: Carry
+    first: Bool[Array, " E"]
+
+
+def reset_where(first: Bool[Array, " E"], carry: Carry, initial: Carry) -> Carry:
+    """Put each environment's carry back to the episode-start value where `first`."""
+
+    def pick(c: Array, c0: Array) -> Array:
+        return jnp.where(first.reshape(first.shape + (1,) * (c.ndim - 1)), c0[None], c)
+
+    return jax.tree.map(pick, carry, initial)
+
+
+def start(env: AutoReset, algorithm: Algorithm, key: PRNGKeyArray) -> ActorState:
+    env_state, ts = env.reset(key)
+    initial = algorithm.initial_carry()
+    carry = jax.tree.map(lambda c: jnp.broadcast_to(c, (env.num_envs, *c.shape)), initial)
+    return ActorState(env_state, ts, carry, jnp.ones((env.num_envs,), bool))
+
+
+def rollout(
+    env: AutoReset, algorithm: Algorithm, learner: LearnerState, actors: ActorState,
+    key: PRNGKeyArray, length: int, mode: Mode = "behaviour",
+) -> tuple[ActorState, Trajectory, dict[str, Array]]:
+    """Step `env.num_envs` environments `length` times with `algorithm.act(mode)`.
+
+    Returns the new actor state, the trajectory, and the completed-episode
+    statistics (`episode_return`, `episode_length` and `won` where the environment
+    reports it), each paired with the `done` mask that says where they are valid.
+    """
+    initial = algorithm.initial_carry()
+    act = jax.vmap(algorithm.act, in_axes=(None, 0, 0, 0, None))
+
+    def step(a: ActorState, k: PRNGKeyArray) -> tuple[ActorState, tuple[Any, ...]]:
+        k_act, k_env = jax.random.split(k)
+        carry = reset_where(a.first, a.carry, initial)
+        actions, carry, extras = act(learner, a.timestep, carry, jax.random.split(k_act, env.num_envs), mode)
+        env_state, ts = env.step(k_env, a.env_state, actions)
+        out = (a.timestep, actions, extras, ts, a.first)
+        return ActorState(env_state, ts, carry, ts.done), out
+
+    final, (seen, actions, extras, after, first) = jax.lax.scan(step, actors, jax.random.split(key, length))
+    traj = Trajectory(
+        obs=seen.obs, state=seen.state, avail_actions=seen.avail_actions, agent_mask=seen.agent_mask,
+        actions=actions, reward=after.reward, terminated=after.terminated, truncated=after.truncated,
+        next_obs=after.info["final_obs"], next_state=after.info["final_state"],
+        next_avail_actions=after.avail_actions, first=first, extras=extras, init_carry=actors.carry,
+    )
+    episodes = {"done": after.done, "episode_return": after.info["episode_return"],
+                "episode_length": after.info["episode_length"]}
+    if "won" in after.info:
+        episodes["won"] = after.info["won"]
+    return final, traj, episodes
+
+
+def episode_means(episodes: dict[str, Array]) -> dict[str, Array]:
+    """Means of the completed-episode statistics over the episodes that ended."""
+    done = episodes["done"].astype(jnp.float32)
+    count = done.sum()
+    out = {"episodes": count}
+    for name, value in episodes.items():
+        if name != "done":
+            out[name] = jnp.where(count > 0, (value.astype(jnp.float32) * done).sum() / jnp.maximum(count, 1.0), jnp.nan)
+    return out
+
+
+def evaluate(
+    env: Env, algorithm: Algorithm, learner: LearnerState, key: PRNGKeyArray,
+    episodes: int, mode: Mode, greedy: bool,
+) -> dict[str, Float[Array, " episodes"]]:
+    """Play `episodes` full episodes in parallel with `act(mode)`; per-episode return,
+    length and (where the environment reports it) win flag."""
+    k_reset, k_run = jax.random.split(key)
+    state, ts = jax.vmap(env.reset)(jax.random.split(k_reset, episodes))
+    initial = algorithm.initial_carry()
+    carry = jax.tree.map(lambda c: jnp.broadcast_to(c, (episodes, *c.shape)), initial)
+    act = jax.vmap(lambda ts, c, k: algorithm.act(learner, ts, c, k, mode, greedy))
+
+    def step(c: tuple[Any, ...], k: PRNGKeyArray) -> tuple[tuple[Any, ...], None]:
+        state, ts, carry, alive, ret, length, won = c
+        k_act, k_env = jax.random.split(k)
+        actions, carry, _ = act(ts, carry, jax.random.split(k_act, episodes))
+        state, ts = jax.vmap(env.step)(jax.random.split(k_env, episodes), state, actions)
+        ret = ret + jnp.where(alive, ts.reward, 0.0)
+        length = length + alive.astype(jnp.int32)
+        if "won" in ts.info:
+            won = jnp.where(alive & ts.done, ts.info["won"].astype(jnp.float32), won)
+        alive = alive & ~ts.done
+        return (state, ts, carry, alive, ret, length, won), None
+
+    zeros = jnp.zeros((episodes,), jnp.float32)
+    init = (state, ts, carry, jnp.ones((episodes,), bool), zeros, jnp.zeros((episodes,), jnp.int32), zeros)
+    (_, ts, _, _, ret, length, won), _ = jax.lax.scan(step, init, jax.random.split(k_run, env.info.max_steps))
+    out = {"return": ret, "length": length.astype(jnp.float32)}
+    if "won" in ts.info:
+        out["won"] = won
+    return out

@@ -1,0 +1,265 @@
+"""The host loop: compile chunks, train, evaluate, log, checkpoint. Written once.
+
+Between compiled chunks the host draws the progress bar, evaluates the execution
+policy (and the behaviour policy where it differs), appends to metrics.jsonl and
+saves a checkpoint. A run that fails keeps its metrics and last checkpoint, and its
+summary says why it stopped.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from marlspec.io.plots import learning_curve
+from marlspec.io.rundir import RunDir
+from marlspec.spec import ExperimentSpec
+from marlspec.train.experiment import Experiment, RunnerState
+
+DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "marlspec" / "jax"
+
+
+def enable_compilation_cache(path: str | os.PathLike[str] | None = None) -> Path:
+    """Use JAX's persistent compilation cache (`MARLSPEC_JAX_CACHE` or ~/.cache/marlspec/jax)."""
+    where = Path(path or os.environ.get("MARLSPEC_JAX_CACHE", DEFAULT_CACHE))
+    where.mkdir(parents=True, exist_ok=True)
+    jax.config.update("jax_compilation_cache_dir", str(where))
+    jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
+    jax.config.update("jax_persistent_cache_min_entry_size_bytes", 0)
+    return where
+
+
+def compile_ahead(fn: Callable[[Any], Any], tree: Any, donate: bool = True) -> tuple[Callable[[Any], Any], float]:
+    """Compile `fn(tree)` now and return it with the seconds compilation took.
+
+    Arrays in `tree` are traced; everything else (static configuration, activation
+    functions) is closed over. The input buffers are donated, since the runner never
+    reads a state again after stepping it.
+    """
+    dynamic, static = eqx.partition(tree, eqx.is_array)
+    out_static: list[Any] = []
+
+    def inner(d: Any) -> Any:
+        out_dynamic, out_static_part = eqx.partition(fn(eqx.combine(d, static)), eqx.is_array)
+        out_static.append(out_static_part)
+        return out_dynamic
+
+    t0 = time.perf_counter()
+    compiled = jax.jit(inner, donate_argnums=0 if donate else ()).lower(dynamic).compile()
+    seconds = time.perf_counter() - t0
+
+    def call(t: Any) -> Any:
+        return eqx.combine(compiled(eqx.partition(t, eqx.is_array)[0]), out_static[0])
+
+    return call, seconds
+
+
+def seed_keys(seeds: list[int]) -> jax.Array:
+    return jnp.stack([jax.random.PRNGKey(s) for s in seeds])
+
+
+def init_states(experiment: Experiment, seeds: list[int]) -> RunnerState:
+    return eqx.filter_jit(eqx.filter_vmap(experiment.init))(seed_keys(seeds))
+
+
+def make_evaluator(experiment: Experiment) -> Callable[[Any, int, str], dict[str, np.ndarray]]:
+    """`evaluator(learners, eval_index, mode)` -> per-seed, per-episode numpy arrays."""
+
+    @functools.cache
+    def compiled(mode: str) -> Callable[[Any, jax.Array], Any]:
+        return eqx.filter_jit(eqx.filter_vmap(lambda learner, key: experiment.evaluate(learner, key, mode)))
+
+    def evaluator(learners: Any, index: int, mode: str, seeds: list[int]) -> dict[str, np.ndarray]:
+        keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s + 1_000_003), index) for s in seeds])
+        return jax.tree.map(np.asarray, compiled(mode)(learners, keys))
+
+    return evaluator  # type: ignore[return-value]
+
+
+class Progress:
+    """A `rich` progress bar with env steps, steps/s, latest return (and win rate) and ETA."""
+
+    def __init__(self, total: int, title: str, enabled: bool):
+        self.enabled = enabled
+        if not enabled:
+            return
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        self.bar = Progress(
+            TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
+            TextColumn("{task.fields[sps]} sps"), TextColumn("return {task.fields[ret]}"),
+            TextColumn("{task.fields[win]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+            transient=False,
+        )
+        self.task = self.bar.add_task(title, total=total, sps="-", ret="-", win="")
+        self.bar.start()
+
+    def update(self, steps: int, sps: float, ret: float, win: float | None) -> None:
+        if self.enabled:
+            self.bar.update(self.task, completed=steps, sps=f"{sps:,.0f}", ret=f"{ret:.3g}",
+                            win="" if win is None else f"win {win:.0%}")
+
+    def close(self) -> None:
+        if self.enabled:
+            self.bar.stop()
+
+
+def _mean(x: Any) -> float:
+    x = np.asarray(x, dtype=float)
+    return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
+
+
+def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: Experiment | None = None,
+        progress: bool | None = None) -> RunDir:
+    """Train `spec` and write its run directory. Returns the run directory."""
+    from marlspec.compile import compile as compile_spec
+
+    experiment = experiment or compile_spec(spec)
+    rundir = RunDir.create(spec, out)
+    seeds = list(spec.train.seeds)
+    upc = spec.updates_per_chunk
+    total_updates = spec.train.num_updates
+    spu = experiment.steps_per_update
+    bar = Progress(total_updates * spu, f"{spec.name} [{spec.algorithm.kind} on {spec.env.label}]",
+                   spec.log.progress if progress is None else progress)
+    evaluator = make_evaluator(experiment)
+    modes = ["execution", "behaviour"] if experiment.algorithm.distinct_behaviour else ["execution"]
+    evals: dict[int, list[dict[str, Any]]] = {s: [] for s in seeds}
+    history: list[dict[str, Any]] = []
+    wall0 = time.perf_counter()
+    compile_seconds, train_seconds, updates_done, eval_index = 0.0, 0.0, 0, 0
+    status = "completed"
+    rs: RunnerState | None = None
+    last_good: Any = None
+
+    def evaluate_and_log(learners: Any, chunk_metrics: dict[str, np.ndarray] | None) -> None:
+        nonlocal eval_index
+        results = {mode: evaluator(learners, eval_index, mode, seeds) for mode in modes}
+        eval_index += 1
+        steps = updates_done * spu
+        records = []
+        for i, seed in enumerate(seeds):
+            ex = results["execution"]
+            record: dict[str, Any] = {
+                "env_steps": steps, "updates": updates_done, "seed": seed,
+                "eval_return": float(ex["return"][i].mean()), "eval_return_std": float(ex["return"][i].std()),
+                "eval_length": float(ex["length"][i].mean()),
+                "eval_win_rate": float(ex["won"][i].mean()) if "won" in ex else None,
+                "wall_time": time.perf_counter() - wall0,
+                "sps": steps * len(seeds) / train_seconds if train_seconds > 0 else None,
+            }
+            if "behaviour" in results:
+                be = results["behaviour"]
+                record["behaviour_return"] = float(be["return"][i].mean())
+                if "won" in be:
+                    record["behaviour_win_rate"] = float(be["won"][i].mean())
+            if chunk_metrics is not None:
+                record.update({k: _mean(v[i]) for k, v in chunk_metrics.items()})
+            records.append(record)
+            entry = {"env_steps": steps, "return": ex["return"][i].tolist()}
+            if "won" in ex:
+                entry["win_rate"] = [float(ex["won"][i].mean())]
+            evals[seed].append(entry)
+        rundir.append_metrics(records)
+        history.extend(records)
+        win = records[0]["eval_win_rate"]
+        bar.update(steps, (steps * len(seeds) / train_seconds) if train_seconds else 0.0,
+                   float(np.mean([r["eval_return"] for r in records])),
+                   None if win is None else float(np.mean([r["eval_win_rate"] for r in records])))
+
+    try:
+        rs = init_states(experiment, seeds)
+        last_good = rs.learner
+        evaluate_and_log(rs.learner, None)
+        chunks = [upc] * (total_updates // upc) + ([total_updates % upc] if total_updates % upc else [])
+        compiled: dict[int, Callable[[Any], Any]] = {}
+        for size in chunks:
+            if size not in compiled:
+                fn = eqx.filter_vmap(functools.partial(experiment.train_chunk, num_updates=size))
+                compiled[size], seconds = compile_ahead(fn, rs)
+                compile_seconds += seconds
+            t0 = time.perf_counter()
+            rs, metrics = compiled[size](rs)
+            jax.block_until_ready(rs)
+            train_seconds += time.perf_counter() - t0
+            updates_done += size
+            last_good = rs.learner
+            metrics_np = jax.tree.map(np.asarray, metrics)
+            if not np.all(np.isfinite(metrics_np.get("policy_loss", np.zeros(1)))):
+                raise FloatingPointError(f"non-finite loss after {updates_done * spu} env steps")
+            evaluate_and_log(rs.learner, metrics_np)
+            if spec.log.checkpoint:
+                rundir.save_checkpoint(rs.learner, {"env_steps": updates_done * spu, "updates": updates_done, "seeds": seeds})
+    except BaseException as err:  # keep what we have, then let the error through
+        status = f"failed: {type(err).__name__}: {err}" if not isinstance(err, KeyboardInterrupt) else "interrupted"
+        if last_good is not None and spec.log.checkpoint:
+            try:
+                rundir.save_checkpoint(last_good, {"env_steps": updates_done * spu, "updates": updates_done, "seeds": seeds})
+            except Exception:  # noqa: BLE001 - the original error matters more
+                pass
+        raise
+    finally:
+        bar.close()
+        _finish(spec, rundir, history, evals, status, updates_done * spu, train_seconds, compile_seconds,
+                time.perf_counter() - wall0, len(seeds))
+    return rundir
+
+
+def _finish(spec: ExperimentSpec, rundir: RunDir, history: list[dict[str, Any]], evals: dict[int, list[dict[str, Any]]],
+            status: str, env_steps: int, train_seconds: float, compile_seconds: float, wall: float, n_seeds: int) -> None:
+    by_seed: dict[int, list[dict[str, Any]]] = {}
+    for r in history:
+        by_seed.setdefault(r["seed"], []).append(r)
+    finals = {s: rs[-1]["eval_return"] for s, rs in by_seed.items()}
+    bests = {s: max(r["eval_return"] for r in rs) for s, rs in by_seed.items()}
+    summary: dict[str, Any] = {
+        "name": spec.name, "env": spec.env.label, "algorithm": spec.algorithm.kind, "status": status,
+        "seeds": list(spec.train.seeds), "env_steps_per_seed": env_steps,
+        "final_return": float(np.mean(list(finals.values()))) if finals else None,
+        "final_return_per_seed": finals, "best_return": float(np.mean(list(bests.values()))) if bests else None,
+        "best_return_per_seed": bests,
+        "sps": env_steps * n_seeds / train_seconds if train_seconds > 0 else None,
+        "train_seconds": train_seconds, "compile_seconds": compile_seconds, "wall_seconds": wall,
+        "eval_mode": "greedy" if spec.eval.greedy else "stochastic",
+    }
+    last = [rs[-1] for rs in by_seed.values()]
+    if last and last[0].get("eval_win_rate") is not None:
+        summary["final_win_rate"] = float(np.mean([r["eval_win_rate"] for r in last]))
+    if last and last[0].get("behaviour_return") is not None:
+        summary["final_behaviour_return"] = float(np.mean([r["behaviour_return"] for r in last]))
+    rundir.write_summary(summary)
+    rundir.write_marl_eval(spec, evals)
+    if spec.log.plot and history:
+        learning_curve(history, rundir.path / "plots" / "learning_curve.png",
+                       f"{spec.algorithm.kind} on {spec.env.label}")
+
+
+def evaluate_run(path: str | Path, episodes: int | None = None, mode: str = "execution") -> dict[str, Any]:
+    """Reload a run directory's checkpoint and evaluate it (for `marlspec eval`)."""
+    from marlspec.compile import compile as compile_spec
+    from marlspec.spec import load_spec
+
+    rundir = RunDir(Path(path))
+    spec = load_spec(rundir.path / "spec.yaml")
+    if episodes is not None:
+        spec = spec.model_copy(update={"eval": spec.eval.model_copy(update={"episodes": episodes})})
+    experiment = compile_spec(spec)
+    seeds = list(spec.train.seeds)
+    template = init_states(experiment, seeds).learner
+    learners = rundir.load_checkpoint(template)
+    results = make_evaluator(experiment)(learners, 10_000, mode, seeds)
+    out: dict[str, Any] = {"mode": mode, "episodes": spec.eval.episodes,
+                           "return_per_seed": {s: float(results["return"][i].mean()) for i, s in enumerate(seeds)}}
+    out["return"] = float(np.mean(list(out["return_per_seed"].values())))
+    if "won" in results:
+        out["win_rate"] = float(results["won"].mean())
+    return out
