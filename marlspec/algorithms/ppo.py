@@ -22,11 +22,11 @@ import optax
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from marlspec.algorithms.base import Algorithm, Mode, Trajectory
+from marlspec.algorithms.onpolicy import adam, agent_advantages, minibatch_epochs, unroll_streams
 from marlspec.envs.base import EnvInfo, TimeStep
 from marlspec.nn import Net, TorsoFactory
 from marlspec.primitives import factorization as fz
 from marlspec.primitives import objectives as obj
-from marlspec.primitives.returns import gae
 
 
 @dataclasses.dataclass(frozen=True)
@@ -52,6 +52,8 @@ class PPOState(eqx.Module):
     actor: Net
     critic: Net
     opt_state: optax.OptState
+    log_std: Float[Array, " D"]
+    """State-independent log standard deviation (continuous actions; unused for discrete)."""
 
 
 def agent_inputs(x: Float[Array, "N d"], with_id: bool) -> Float[Array, "N d2"]:
@@ -79,9 +81,7 @@ class PPO(Algorithm):
 
     def optimizer(self) -> optax.GradientTransformation:
         c = self.config
-        steps = c.num_updates * c.epochs * c.num_minibatches
-        lr = optax.linear_schedule(c.lr, 0.0, steps) if c.anneal_lr else c.lr
-        return optax.chain(optax.clip_by_global_norm(c.max_grad_norm), optax.adam(lr, eps=1e-5))
+        return adam(c.lr, c.max_grad_norm, c.num_updates * c.epochs * c.num_minibatches if c.anneal_lr else None)
 
     # -------------------------------------------------------------- interface
     def init(self, key: PRNGKeyArray) -> PPOState:
@@ -91,8 +91,20 @@ class PPO(Algorithm):
         critic_in = (info.state_dim + n) if self.config.centralized_critic else info.obs_dim + id_dim
         actor = Net(self.make_torso, info.obs_dim + id_dim, info.num_actions, 0.01, key=k1)
         critic = Net(self.make_torso, critic_in, 1, 1.0, key=k2)
-        opt_state = self.optimizer().init(eqx.filter((actor, critic), eqx.is_inexact_array))
-        return PPOState(actor, critic, opt_state)
+        log_std = jnp.full((info.num_actions if not info.discrete else 1,), -0.5, jnp.float32)
+        opt_state = self.optimizer().init(eqx.filter((actor, critic, log_std), eqx.is_inexact_array))
+        return PPOState(actor, critic, opt_state, log_std)
+
+    def policy(self, log_std: Float[Array, " D"], out: Float[Array, "*b A"], avail: Bool[Array, "*b A"]) -> dict[str, Array]:
+        """Distribution parameters from the actor head: masked logits, or a Gaussian mean and log-std."""
+        if self.info.discrete:
+            return {"logits": fz.mask_logits(out, avail)}
+        return {"mean": out, "log_std": jnp.broadcast_to(log_std, out.shape)}
+
+    def log_prob_entropy(self, dist: dict[str, Array], actions: Array) -> tuple[Array, Array]:
+        if self.info.discrete:
+            return fz.log_prob(dist["logits"], actions), fz.entropy(dist["logits"])
+        return fz.gaussian_log_prob(dist["mean"], dist["log_std"], actions), fz.gaussian_entropy(dist["log_std"])
 
     def initial_carry(self) -> tuple[Array, Array]:
         n = self.info.num_agents
@@ -105,19 +117,19 @@ class PPO(Algorithm):
     ) -> tuple[Array, tuple[Array, Array], dict[str, Array]]:
         actor_h, critic_h = carry
         no_reset = jnp.zeros((self.info.num_agents,), bool)
-        actor_h, logits = jax.vmap(state.actor)(actor_h, self.actor_inputs(timestep.obs), no_reset)
-        logits = fz.mask_logits(logits, timestep.avail_actions)
-        actions, logp = fz.independent_sample(key, logits, greedy)
+        actor_h, out = jax.vmap(state.actor)(actor_h, self.actor_inputs(timestep.obs), no_reset)
+        dist = self.policy(state.log_std, out, timestep.avail_actions)
+        if self.info.discrete:
+            actions, logp = fz.independent_sample(key, dist["logits"], greedy)
+        else:
+            actions, logp = fz.gaussian_sample(key, dist["mean"], dist["log_std"], greedy)
         critic_h, _ = jax.vmap(state.critic)(critic_h, self.critic_inputs(timestep.obs, timestep.state), no_reset)
         return actions, (actor_h, critic_h), {"log_prob": logp}
 
     # ------------------------------------------------------------------ update
     def _unroll(self, net: Net, h0: Float[Array, "E N H"], xs: Array, first: Bool[Array, "T E"]) -> tuple[Array, Array]:
         """Replay `net` over [T, E, N, d] inputs per (env, agent) stream: hidden states and outputs."""
-        per_stream = lambda h, x, f: net.unroll(h, x, f)
-        over_agents = jax.vmap(per_stream, in_axes=(0, 1, None), out_axes=1)
-        over_envs = jax.vmap(over_agents, in_axes=(0, 1, 1), out_axes=1)
-        return over_envs(h0, xs, first)
+        return unroll_streams(net, h0, xs, first)
 
     def _values(self, critic: Net, batch: Trajectory) -> tuple[Float[Array, "T E N"], Float[Array, "T E N"]]:
         """V(s_t) and V(s'_t) (from the final observation where the episode ended)."""
@@ -132,31 +144,26 @@ class PPO(Algorithm):
     def update(self, state: PPOState, batch: Trajectory, key: PRNGKeyArray) -> tuple[PPOState, dict[str, Array]]:
         c = self.config
         values, next_values = self._values(state.critic, batch)
-        rewards = jnp.broadcast_to(batch.reward[..., None], values.shape)
-        term = jnp.broadcast_to(batch.terminated[..., None], values.shape)
-        trunc = jnp.broadcast_to(batch.truncated[..., None], values.shape)
-        stream = lambda r, v, vn, te, tr: gae(r, v, vn, te, tr, c.gamma, c.gae_lambda)
-        adv, targets = jax.vmap(jax.vmap(stream, in_axes=1, out_axes=1), in_axes=1, out_axes=1)(
-            rewards, values, next_values, term, trunc
+        adv, targets = agent_advantages(
+            batch.reward, values, next_values, batch.terminated, batch.truncated, c.gamma, c.gae_lambda
         )
         mask = batch.agent_mask.astype(jnp.float32)
         num_envs = batch.reward.shape[1]
-        mb = num_envs // c.num_minibatches
         optimizer = self.optimizer()
 
-        def loss_fn(nets: tuple[Net, Net], idx: Array) -> tuple[Array, dict[str, Array]]:
-            actor, critic = nets
+        def loss_fn(nets: tuple[Net, Net, Array], idx: Array) -> tuple[Array, dict[str, Array]]:
+            actor, critic, log_std = nets
             take = lambda x: jnp.take(x, idx, axis=1)
             h_actor, h_critic = (jnp.take(h, idx, axis=0) for h in batch.init_carry)
             first, m = take(batch.first), take(mask)
-            _, logits = self._unroll(actor, h_actor, self.actor_inputs(take(batch.obs)), first)
-            logits = fz.mask_logits(logits, take(batch.avail_actions))
-            logp = fz.log_prob(logits, take(batch.actions))
+            _, out = self._unroll(actor, h_actor, self.actor_inputs(take(batch.obs)), first)
+            dist = self.policy(log_std, out, take(batch.avail_actions))
+            logp, entropies = self.log_prob_entropy(dist, take(batch.actions))
             a = take(adv)
             a = obj.normalize(a, m) if c.normalize_advantages else a
             old_logp = take(batch.extras["log_prob"])
             pg = obj.masked_mean(obj.ppo_clip(logp, old_logp, a, c.clip_eps), m)
-            ent = obj.masked_mean(fz.entropy(logits), m)
+            ent = obj.masked_mean(entropies, m)
             _, v = self._unroll(critic, h_critic, self.critic_inputs(take(batch.obs), take(batch.state)), first)
             vl = obj.masked_mean(obj.value_loss(v[..., 0], take(values), take(targets), c.value_clip_eps), m)
             total = pg + c.vf_coef * vl - c.ent_coef * ent
@@ -168,19 +175,15 @@ class PPO(Algorithm):
             }
             return total, stats
 
-        def minibatch(carry: tuple[PPOState], idx: Array) -> tuple[tuple[PPOState], dict[str, Array]]:
+        def minibatch(carry: tuple[PPOState], idx: Array, _: PRNGKeyArray) -> tuple[tuple[PPOState], dict[str, Array]]:
             (st,) = carry
-            nets = (st.actor, st.critic)
+            nets = (st.actor, st.critic, st.log_std)
             grads, stats = eqx.filter_grad(loss_fn, has_aux=True)(nets, idx)
             updates, opt_state = optimizer.update(grads, st.opt_state, eqx.filter(nets, eqx.is_inexact_array))
-            actor, critic = eqx.apply_updates(nets, updates)
-            return (PPOState(actor, critic, opt_state),), stats
+            actor, critic, log_std = eqx.apply_updates(nets, updates)
+            return (PPOState(actor, critic, opt_state, log_std),), stats
 
-        def epoch(carry: tuple[PPOState], k: PRNGKeyArray) -> tuple[tuple[PPOState], dict[str, Array]]:
-            order = jax.random.permutation(k, num_envs).reshape(c.num_minibatches, mb)
-            return jax.lax.scan(minibatch, carry, order)
-
-        (state,), stats = jax.lax.scan(epoch, (state,), jax.random.split(key, c.epochs))
+        (new_state,), stats = minibatch_epochs(minibatch, (state,), key, num_envs, c.epochs, c.num_minibatches)
         metrics = {k: v.mean() for k, v in stats.items()}
         metrics["value_mean"] = obj.masked_mean(values, mask)
-        return state, metrics
+        return new_state, metrics

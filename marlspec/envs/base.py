@@ -18,7 +18,7 @@ from typing import Any, Literal
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, ArrayLike
 
 ActionType = Literal["discrete", "continuous"]
 
@@ -70,7 +70,7 @@ class TimeStep(eqx.Module):
     info: dict[str, Any]
 
     @property
-    def done(self) -> Bool[Array, ""]:
+    def done(self) -> Bool[Array, "*batch"]:
         return jnp.logical_or(self.terminated, self.truncated)
 
 
@@ -99,7 +99,7 @@ def agent_ids(n: int) -> Float[Array, "N N"]:
     return jnp.eye(n, dtype=jnp.float32)
 
 
-def scalar(x: Any, dtype: Any = jnp.float32) -> Array:
+def scalar(x: ArrayLike, dtype: Any = jnp.float32) -> Array:
     """A 0-d array of fixed dtype. Fixed dtypes at reset and step avoid recompiles."""
     return jnp.asarray(x, dtype=dtype).reshape(())
 

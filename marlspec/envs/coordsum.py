@@ -20,7 +20,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Int, PRNGKeyArray
+from jaxtyping import Array, Int, PRNGKeyArray, ArrayLike
 
 from marlspec.envs.base import Env, EnvInfo, TimeStep, agent_ids, all_available, scalar
 
@@ -53,7 +53,7 @@ class CoordSum(Env):
     def _row(self, target: Int[Array, ""]) -> Int[Array, ""]:
         return jnp.minimum(target, self.num_actions - 1) if self.reference_quirk else target
 
-    def _timestep(self, state: CoordSumState, reward: Array, terminated: Array) -> TimeStep:
+    def _timestep(self, state: CoordSumState, reward: ArrayLike, terminated: ArrayLike) -> TimeStep:
         target = state.targets[jnp.minimum(state.t, self.time_limit)]
         global_state = jnp.concatenate(
             [jax.nn.one_hot(target, self.max_target), (state.t / self.time_limit)[None]]

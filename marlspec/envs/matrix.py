@@ -6,7 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int, PRNGKeyArray
+from jaxtyping import Array, Float, Int, PRNGKeyArray, ArrayLike
 
 from marlspec.envs.base import Env, EnvInfo, TimeStep, all_available, scalar
 
@@ -54,7 +54,7 @@ class MatrixGame(Env):
         onehots = jax.nn.one_hot(last, a).reshape(-1) * (1.0 if started else 0.0)
         return jnp.concatenate([onehots, (t / self.episode_length)[None].astype(jnp.float32)])
 
-    def _timestep(self, obs: Float[Array, " obs"], reward: Array, terminated: Array) -> TimeStep:
+    def _timestep(self, obs: Float[Array, " obs"], reward: ArrayLike, terminated: ArrayLike) -> TimeStep:
         n, a = self.info.num_agents, self.info.num_actions
         return TimeStep(
             obs=jnp.broadcast_to(obs, (n, obs.shape[0])),

@@ -13,7 +13,7 @@ from typing import Any
 
 import equinox as eqx
 import jax.numpy as jnp
-from jaxtyping import Array, Int, PRNGKeyArray
+from jaxtyping import Array, Int, PRNGKeyArray, ArrayLike
 
 from marlspec.envs.base import Env, EnvInfo, TimeStep, all_available, scalar
 
@@ -50,7 +50,7 @@ class MPE(Env):
             max_steps=max_steps,
         )
 
-    def _timestep(self, obs: dict, reward: Array, truncated: Array) -> TimeStep:
+    def _timestep(self, obs: dict, reward: ArrayLike, truncated: ArrayLike) -> TimeStep:
         stacked = jnp.stack([obs[a] for a in self.raw.agents]).astype(jnp.float32)
         n = self.info.num_agents
         return TimeStep(

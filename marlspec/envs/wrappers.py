@@ -9,14 +9,16 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Float, Int, PRNGKeyArray
 
-from marlspec.envs.base import Actions, Env, EnvInfo, TimeStep
+from marlspec.envs.base import Env, EnvInfo, TimeStep
+
+BatchedActions = Int[Array, "E N"] | Float[Array, "E N act"]
 
 
 class EpisodeStats(eqx.Module):
     """Running return and length of the current episode."""
 
-    ret: Float[Array, ""]
-    length: Int[Array, ""]
+    ret: Float[Array, "*E"]
+    length: Int[Array, "*E"]
 
 
 class AutoResetState(eqx.Module):
@@ -56,7 +58,7 @@ class AutoReset(eqx.Module):
         return AutoResetState(env_state, stats), self._decorate(ts, ts, stats)
 
     def step(
-        self, key: PRNGKeyArray, state: AutoResetState, actions: Actions
+        self, key: PRNGKeyArray, state: AutoResetState, actions: BatchedActions
     ) -> tuple[AutoResetState, TimeStep]:
         step_key, reset_key = jax.random.split(key)
         env_state, ts = jax.vmap(self.env.step)(

@@ -90,7 +90,7 @@ def n_step(
     inside = 1.0 - jnp.logical_or(terminated, truncated).astype(rewards.dtype)
 
     def one(t: Array) -> Array:
-        def body(k: int, acc: tuple[Array, Array, Array]) -> tuple[Array, Array, Array]:
+        def body(k: Array, acc: tuple[Array, Array, Array]) -> tuple[Array, Array, Array]:
             total, discount, alive = acc
             i = jnp.minimum(t + k, T - 1)
             valid = alive * (t + k < T)

@@ -13,7 +13,7 @@ from marlspec.spec.base import Spec
 class PPOFamilySpec(Spec):
     """Hyper-parameters shared by the PPO-based algorithms (Schulman et al. 2017; Yu et al. 2022)."""
 
-    supports_continuous: ClassVar[bool] = False
+    supports_continuous: ClassVar[bool] = True
     centralized_critic: ClassVar[bool] = False
 
     gamma: float = Field(0.99, gt=0.0, le=1.0)

@@ -22,6 +22,8 @@ class SpecError(ValueError):
 
 
 Loc = tuple[str | int, ...]
+OVERRIDE_LINE = -1
+"""Line-map marker for keys set on the command line."""
 
 
 # --------------------------------------------------------------------------- YAML
@@ -225,7 +227,10 @@ def format_validation_error(err: ValidationError, data: Any, lines: dict[Loc, in
         line = lines.get(tuple(loc[:n]))
         if line is not None:
             break
-    where = f" [{source} line {line}]" if line is not None else f" [{source}]"
+    if line == OVERRIDE_LINE:
+        where = " [--set]"
+    else:
+        where = f" [{source} line {line}]" if line is not None else f" [{source}]"
     more = f" (+{len(errors) - 1} more)" if len(errors) > 1 else ""
     return f"{path}: {message}{where}{more}"
 
@@ -243,6 +248,7 @@ def parse_spec(text: str, source: str = "<spec>", overrides: Sequence[str] = ())
         for k in list(lines):
             if k[: len(key)] == key:
                 del lines[k]
+        lines[key] = OVERRIDE_LINE
     try:
         return ExperimentSpec.model_validate(data)
     except ValidationError as err:

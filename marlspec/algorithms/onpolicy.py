@@ -1,0 +1,82 @@
+"""Pieces shared by the on-policy algorithms (PPO/MAPPO, HAPPO, MAT, MAGPO/CTDS):
+replaying a network over a rollout, per-agent GAE, the clipped Adam optimiser, and the
+`epochs x minibatches` loop over whole environment sequences."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
+
+from marlspec.nn import Net
+from marlspec.primitives.returns import gae
+
+C = TypeVar("C")
+
+
+def unroll_streams(
+    net: Net, h0: Float[Array, "E N H"], xs: Float[Array, "T E N d"], first: Bool[Array, "T E"]
+) -> tuple[Float[Array, "T E N H"], Float[Array, "T E N o"]]:
+    """Replay `net` over a rollout, one (environment, agent) stream at a time, resetting the
+    hidden state where an episode starts. Returns the hidden states after each step and the outputs."""
+    per_stream = lambda h, x, f: net.unroll(h, x, f)
+    over_agents = jax.vmap(per_stream, in_axes=(0, 1, None), out_axes=1)
+    over_envs = jax.vmap(over_agents, in_axes=(0, 1, 1), out_axes=1)
+    return over_envs(h0, xs, first)
+
+
+def agent_advantages(
+    reward: Float[Array, "T E"],
+    values: Float[Array, "T E N"],
+    next_values: Float[Array, "T E N"],
+    terminated: Bool[Array, "T E"],
+    truncated: Bool[Array, "T E"],
+    gamma: float,
+    lam: float,
+) -> tuple[Float[Array, "T E N"], Float[Array, "T E N"]]:
+    """GAE (`primitives.returns.gae`) for every (environment, agent) stream of a shared-reward
+    rollout. Returns `(advantages, value_targets)`."""
+    shape = values.shape
+    per_agent = lambda x: jnp.broadcast_to(x[..., None], shape)
+    stream = lambda r, v, vn, te, tr: gae(r, v, vn, te, tr, gamma, lam)
+    over = jax.vmap(jax.vmap(stream, in_axes=1, out_axes=1), in_axes=1, out_axes=1)
+    return over(per_agent(reward), values, next_values, per_agent(terminated), per_agent(truncated))
+
+
+def adam(lr: float, max_grad_norm: float, anneal_steps: int | None = None) -> optax.GradientTransformation:
+    """Global-norm gradient clipping then Adam (eps 1e-5); the learning rate decays linearly
+    to 0 over `anneal_steps` optimiser steps when given."""
+    rate = optax.linear_schedule(lr, 0.0, anneal_steps) if anneal_steps else lr
+    return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(rate, eps=1e-5))
+
+
+def minibatch_epochs(
+    step: Callable[[C, Int[Array, " mb"], PRNGKeyArray], tuple[C, dict[str, Array]]],
+    carry: C,
+    key: PRNGKeyArray,
+    num_envs: int,
+    epochs: int,
+    num_minibatches: int,
+) -> tuple[C, dict[str, Array]]:
+    """`epochs` passes over a rollout of `num_envs` environment sequences, each pass split
+    into `num_minibatches` random minibatches of whole sequences (so recurrent networks can
+    be replayed). `step(carry, env_indices, epoch_key)` does one gradient step; `epoch_key`
+    is shared by the minibatches of one epoch (e.g. for a per-epoch agent order).
+    Returns the final carry and the per-step statistics, stacked `[epochs, num_minibatches]`."""
+    size = num_envs // num_minibatches
+
+    def epoch(c: C, k: PRNGKeyArray) -> tuple[C, dict[str, Array]]:
+        k_epoch = jax.random.fold_in(k, 1)
+        order = jax.random.permutation(k, num_envs)[: size * num_minibatches].reshape(num_minibatches, size)
+        return jax.lax.scan(lambda c2, idx: step(c2, idx, k_epoch), c, order)
+
+    return jax.lax.scan(epoch, carry, jax.random.split(key, epochs))
+
+
+def take_envs(tree: Any, idx: Int[Array, " mb"], axis: int = 1) -> Any:
+    """Select environments `idx` along `axis` of every array leaf (axis 1 for `[T, E, ...]`)."""
+    return jax.tree.map(lambda x: jnp.take(x, idx, axis=axis), tree)

@@ -1,0 +1,96 @@
+"""The host runner and the run directory, on one tiny MAPPO run shared by the tests."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+import marlspec.train.runner as runner
+from marlspec.spec import parse_spec
+
+TINY = """
+name: tiny
+env: {kind: coordsum, agents: 2, actions: 4, max_target: 6, time_limit: 8}
+algorithm: {kind: mappo, num_minibatches: 2, epochs: 2}
+network: {kind: mlp, hidden: [16]}
+train: {total_env_steps: 192, num_envs: 4, rollout_length: 16, seeds: [0, 1]}
+eval: {interval: 64, episodes: 4}
+log: {progress: false}
+"""
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    spec = parse_spec(TINY)
+    return spec, runner.run(spec, tmp_path_factory.mktemp("run") / "a")
+
+
+def read_metrics(rundir):
+    return [json.loads(line) for line in (rundir.path / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_run_directory_contents(tiny_run):
+    spec, rundir = tiny_run
+    for name in ["spec.yaml", "metrics.jsonl", "summary.json", "checkpoint.eqx", "marl_eval.json",
+                 "plots/learning_curve.png"]:
+        assert (rundir.path / name).exists(), name
+    records = read_metrics(rundir)
+    # 192 steps / 64 per update = 3 updates, one per chunk -> evals at 0, 64, 128, 192 for each of 2 seeds.
+    assert [r["env_steps"] for r in records if r["seed"] == 0] == [0, 64, 128, 192]
+    assert {r["seed"] for r in records} == {0, 1}
+    last = [r for r in records if r["env_steps"] == 192]
+    assert all(np.isfinite(r["policy_loss"]) and np.isfinite(r["eval_return"]) for r in last)
+    summary = json.loads((rundir.path / "summary.json").read_text())
+    assert summary["status"] == "completed"
+    assert summary["env_steps_per_seed"] == 192
+    assert summary["final_return"] == pytest.approx(np.mean([r["eval_return"] for r in last]))
+    assert summary["sps"] > 0 and summary["compile_seconds"] > 0
+    marl_eval = json.loads((rundir.path / "marl_eval.json").read_text())
+    seeds = marl_eval["coordsum"]["2x4-6"]["mappo"]
+    assert set(seeds) == {"seed_0", "seed_1"}
+    assert seeds["seed_0"]["step_3"]["step_count"] == 192
+    assert len(seeds["seed_0"]["absolute_metrics"]["return"]) == 4
+
+
+def test_same_spec_and_seed_give_identical_metrics(tiny_run, tmp_path):
+    spec, rundir = tiny_run
+    again = runner.run(spec, tmp_path / "b")
+    strip = lambda rs: [{k: v for k, v in r.items() if k not in ("wall_time", "sps")} for r in rs]
+    assert strip(read_metrics(again)) == strip(read_metrics(rundir))
+
+
+def test_eval_reloads_the_checkpoint(tiny_run):
+    _, rundir = tiny_run
+    result = runner.evaluate_run(rundir.path, episodes=3)
+    assert set(result["return_per_seed"]) == {0, 1}
+    assert np.isfinite(result["return"])
+
+
+def test_failed_run_keeps_metrics_and_checkpoint(tmp_path, monkeypatch):
+    spec = parse_spec(TINY)
+    real = runner.compile_ahead
+    calls = {"n": 0}
+
+    def flaky(fn, tree, donate=True):
+        compiled, seconds = real(fn, tree, donate)
+
+        def call(t):
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise RuntimeError("simulated crash in chunk 2")
+            return compiled(t)
+
+        return call, seconds
+
+    monkeypatch.setattr(runner, "compile_ahead", flaky)
+    with pytest.raises(RuntimeError, match="simulated crash"):
+        runner.run(spec, tmp_path / "c")
+    out = tmp_path / "c"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["status"].startswith("failed: RuntimeError")
+    assert summary["env_steps_per_seed"] == 64
+    assert (out / "checkpoint.eqx").exists()
+    assert json.loads((out / "checkpoint.json").read_text())["env_steps"] == 64
+    assert len((out / "metrics.jsonl").read_text().splitlines()) == 4  # evals at 0 and 64, two seeds

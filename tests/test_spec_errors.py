@@ -1,0 +1,104 @@
+"""Bad input: every malformed spec gives one line naming the field, the value and a fix,
+exit code 2, and no traceback."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from marlspec.cli import app
+
+OK = "env: {kind: coordsum, task: 3x10-30}\nalgorithm: {kind: mappo}\n"
+
+CASES = {
+    "unknown_env_kind": ("env: {kind: starcraft}\nalgorithm: {kind: mappo}\n", "env.kind", "choices"),
+    "misspelt_algorithm_kind": ("env: {kind: coordsum}\nalgorithm: {kind: mapo}\n", "algorithm.kind", "did you mean 'mappo'"),
+    "misspelt_key": (OK + "train: {num_env: 8}\n", "train.num_env", "did you mean 'num_envs'"),
+    "misspelt_top_level_key": (OK + "trian: {}\n", "trian", "did you mean 'train'"),
+    "wrong_type": (OK + "train: {num_envs: many}\n", "train.num_envs", "whole number"),
+    "out_of_range": ("env: {kind: coordsum}\nalgorithm: {kind: mappo, clip_eps: 1.5}\n", "algorithm.clip_eps", "< 1"),
+    "negative_lr": (OK + "train: {lr: -0.1}\n", "train.lr", "> 0"),
+    "non_dividing_minibatches": ("env: {kind: coordsum}\nalgorithm: {kind: mappo, num_minibatches: 3}\n",
+                                 "algorithm.num_minibatches", "does not divide"),
+    "budget_below_one_update": (OK + "train: {total_env_steps: 10}\n", "train.total_env_steps", "less than one update"),
+    "unknown_preset": ("env: {kind: coordsum, task: 5x20-81}\nalgorithm: {kind: mappo}\n", "env.task", "did you mean '5x20-80'"),
+    "missing_kind": ("env: {task: 3x10-30}\nalgorithm: {kind: mappo}\n", "env", "add kind"),
+    "missing_algorithm": ("env: {kind: coordsum}\n", "algorithm", "missing"),
+    "bad_literal": (OK + "network: {kind: mlp, activation: sigmoid}\n", "network.activation", "choices"),
+    "empty_seeds": (OK + "train: {seeds: []}\n", "train.seeds", "at least one seed"),
+    "positive_penalty": ("env: {kind: matrix, game: penalty, k: 5}\nalgorithm: {kind: mappo}\n", "env.k", "k <= 0"),
+    "ragged_payoff": ("env: {kind: matrix, game: custom, payoff: [[1, 2], [3]]}\nalgorithm: {kind: mappo}\n",
+                      "env.payoff", "ragged"),
+    "section_not_mapping": ("env: 3\nalgorithm: {kind: mappo}\n", "env", "mapping"),
+    "empty_file": ("", "spec is empty", "env:"),
+    "invalid_yaml": ("env: {kind: coordsum\nalgorithm: [\n", "invalid YAML", "line"),
+    "not_a_mapping": ("- just\n- a list\n", "must be a mapping", "env"),
+}
+
+
+@pytest.fixture()
+def cli():
+    return CliRunner()
+
+
+def check_one_line(result, *needles):
+    assert result.exit_code == 2, result.output
+    text = result.output.strip()
+    assert "\n" not in text, text
+    assert "Traceback" not in text
+    assert text.startswith("error: ")
+    for needle in needles:
+        assert needle in text, (needle, text)
+    return text
+
+
+@pytest.mark.parametrize("name", sorted(CASES))
+def test_malformed_spec(name, cli, tmp_path):
+    text, path, fix = CASES[name]
+    f = tmp_path / f"{name}.yaml"
+    f.write_text(text)
+    out = check_one_line(cli.invoke(app, ["validate", str(f)]), path, fix)
+    if path.split(".")[0] in ("env", "algorithm", "train", "network", "trian"):
+        assert f"[{f} line " in out  # points at the line in the file
+
+
+def test_missing_file(cli, tmp_path):
+    check_one_line(cli.invoke(app, ["validate", str(tmp_path / "nope.yaml")]), "not found", "nope.yaml")
+
+
+def test_bad_override(cli, tmp_path):
+    f = tmp_path / "ok.yaml"
+    f.write_text(OK)
+    check_one_line(cli.invoke(app, ["validate", str(f), "--set", "algorithm.clip_eps"]), "dotted.path=value")
+    out = check_one_line(cli.invoke(app, ["validate", str(f), "--set", "algorithm.clip_eps=7"]), "algorithm.clip_eps")
+    assert out.endswith("[--set]"), out  # the override is blamed, not a line of the file
+
+
+def test_valid_spec_and_override(cli, tmp_path):
+    f = tmp_path / "ok.yaml"
+    f.write_text(OK)
+    result = cli.invoke(app, ["validate", str(f), "--set", "train.seeds=[0,1,2]", "--set", "algorithm.clip_eps=0.1"])
+    assert result.exit_code == 0, result.output
+    assert "seeds [0, 1, 2]" in result.output
+
+
+def test_shipped_specs_validate(cli):
+    specs = sorted(Path(__file__).resolve().parent.parent.joinpath("specs").rglob("*.yaml"))
+    assert specs
+    for spec in specs:
+        result = cli.invoke(app, ["validate", str(spec)])
+        assert result.exit_code == 0, (spec, result.output)
+
+
+def test_real_process_exit_code_and_no_traceback(tmp_path):
+    f = tmp_path / "bad.yaml"
+    f.write_text("env: {kind: coordsum}\nalgorithm: {kind: mappo, num_minibatches: 3}\n")
+    proc = subprocess.run([sys.executable, "-m", "marlspec.cli", "run", str(f)], capture_output=True, text=True)
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    assert proc.stderr.count("\n") == 1 and "Traceback" not in proc.stderr
+    assert "algorithm.num_minibatches" in proc.stderr
