@@ -49,7 +49,8 @@ def run(
 ) -> None:
     """Train a spec and write its run directory."""
     experiment_spec = _load(spec, set_)
-    from marlspec.train.runner import enable_compilation_cache, run as run_spec
+    from marlspec.train.runner import enable_compilation_cache
+    from marlspec.train.runner import run as run_spec
 
     enable_compilation_cache()
     try:
@@ -130,7 +131,7 @@ def list_(what: Annotated[str, typer.Argument(help="algorithms, envs or networks
         table.add_column("presets / options")
         for cls in _kinds(union):
             kind = cls.model_fields["kind"].default
-            doc = (cls.__doc__ or "").strip().splitlines()[0]
+            doc = " ".join((cls.__doc__ or "").strip().split("\n\n")[0].split())
             presets = getattr(cls, "presets", None)
             table.add_row(kind, doc, "\n".join(presets()) if presets else "")
         console.print(table)

@@ -3,20 +3,47 @@ through registries keyed by each component's `kind`."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
 from marlspec.algorithms.base import Algorithm
+from marlspec.algorithms.fop import FOP
+from marlspec.algorithms.happo import HAPPO
+from marlspec.algorithms.macpf import MACPF
+from marlspec.algorithms.magpo import MAGPO, MAGPOConfig
+from marlspec.algorithms.mat import MAT, MATConfig
+from marlspec.algorithms.off_policy import OffPolicyConfig
 from marlspec.algorithms.ppo import PPO, PPOConfig
+from marlspec.algorithms.value_decomposition import ValueDecomposition
 from marlspec.envs.base import Env, EnvInfo
 from marlspec.envs.coordsum import CoordSum
 from marlspec.envs.matrix import CLIMBING, NONMONOTONIC, MatrixGame, penalty
+from marlspec.envs.host import HostEnv
+from marlspec.envs.jumanji_envs import LBF, RWARE, Connector
+from marlspec.envs.mabrax import MABrax
 from marlspec.envs.mpe import MPE
+from marlspec.envs.pettingzoo import PettingZooEnv
+from marlspec.envs.predator_prey import PredatorPrey
+from marlspec.envs.smax import SMAX
+from marlspec.envs.wrappers import AgentIDs
 from marlspec.nn import TorsoFactory
 from marlspec.spec import ExperimentSpec
-from marlspec.spec.envs import CoordSumSpec, MatrixGameSpec, MPESpec
+from marlspec.spec.envs import (
+    ConnectorSpec,
+    CoordSumSpec,
+    LBFSpec,
+    MABraxSpec,
+    MatrixGameSpec,
+    MPESpec,
+    PettingZooSpec,
+    PredatorPreySpec,
+    RWARESpec,
+    SMAXSpec,
+)
 from marlspec.spec.networks import GRUSpec, MLPSpec
 from marlspec.train.experiment import Experiment
+from marlspec.train.host import HostExperiment
 
 
 def _matrix(spec: MatrixGameSpec) -> Env:
@@ -30,10 +57,43 @@ def _coordsum(spec: CoordSumSpec) -> Env:
 
 
 def _mpe(spec: MPESpec) -> Env:
-    return MPE(spec.scenario, spec.max_steps)
+    return MPE(spec.scenario, spec.max_steps, spec.agents, spec.prey)
 
 
-ENVS: dict[str, Callable[[Any], Env]] = {"matrix": _matrix, "coordsum": _coordsum, "mpe": _mpe}
+def _smax(spec: SMAXSpec) -> Env:
+    return SMAX(spec.map, spec.max_steps, spec.enemy_attack, spec.enemy_shoots)
+
+
+def _lbf(spec: LBFSpec) -> Env:
+    return LBF(spec.task, spec.time_limit)
+
+
+def _rware(spec: RWARESpec) -> Env:
+    return RWARE(spec.task, spec.time_limit)
+
+
+def _connector(spec: ConnectorSpec) -> Env:
+    return Connector(spec.task, spec.time_limit, spec.fov)
+
+
+def _mabrax(spec: MABraxSpec) -> Env:
+    return MABrax(spec.scenario, spec.episode_length, spec.backend)
+
+
+def _predator_prey(spec: PredatorPreySpec) -> Env:
+    return PredatorPrey(spec.penalty, spec.capture_reward, spec.step_cost, spec.grid_size, spec.predators,
+                        spec.prey, spec.max_steps)
+
+
+def _pettingzoo(spec: PettingZooSpec) -> HostEnv:
+    """A host environment (stepped in Python); `compile` gives it a `HostExperiment`."""
+    return PettingZooEnv(spec.env, spec.kwargs, spec.max_steps, spec.team_reward, spec.actions, spec.agent_id)
+
+
+ENVS: dict[str, Callable[[Any], Env | HostEnv]] = {
+    "matrix": _matrix, "coordsum": _coordsum, "mpe": _mpe, "smax": _smax, "lbf": _lbf, "rware": _rware,
+    "connector": _connector, "mabrax": _mabrax, "predator_prey": _predator_prey, "pettingzoo": _pettingzoo,
+}
 """Environment builders by spec `kind`."""
 
 
@@ -49,9 +109,68 @@ def _ppo(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorithm:
     return PPO(info=info, config=config, make_torso=torso)
 
 
+def _ppo_config(spec: ExperimentSpec, cls: type[PPOConfig] = PPOConfig, **extra: Any) -> Any:
+    """A PPO-family config (`cls` is PPOConfig or a subclass): every spec field it knows, the
+    training budget, and `extra`."""
+    a = spec.algorithm
+    fields = {f.name for f in dataclasses.fields(cls)}
+    values = {k: v for k, v in a.model_dump().items() if k in fields and k not in extra}
+    return cls(**values, centralized_critic=a.centralized_critic, agent_id=spec.network.agent_id, lr=spec.train.lr,
+               anneal_lr=spec.train.anneal_lr, num_updates=spec.train.num_updates, **extra)
+
+
+def _joint_policy(spec: ExperimentSpec) -> dict[str, Any]:
+    jp = spec.algorithm.joint_policy
+    return {"dim": jp.embed_dim, "blocks": jp.blocks, "heads": jp.heads, "shuffle_agents": jp.shuffle_agents,
+            "use_state": jp.use_state}
+
+
+def _mat(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorithm:
+    return MAT(info=info, config=_ppo_config(spec, MATConfig, **_joint_policy(spec)))
+
+
+def _magpo(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorithm:
+    """MAGPO, and CTDS as MAGPO without the delta constraint (delta = inf)."""
+    extra = _joint_policy(spec) | ({"delta": float("inf")} if spec.algorithm.kind == "ctds" else {})
+    return MAGPO(info=info, config=_ppo_config(spec, MAGPOConfig, **extra), make_torso=torso)
+
+
+def _happo(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorithm:
+    return HAPPO(info=info, config=_ppo_config(spec), make_torso=torso)
+
+
+def _off_policy_config(spec: ExperimentSpec) -> OffPolicyConfig:
+    """The off-policy family's config: every spec field that OffPolicyConfig knows."""
+    fields = {f.name for f in dataclasses.fields(OffPolicyConfig)}
+    values = {k: v for k, v in spec.algorithm.model_dump().items() if k in fields}
+    return OffPolicyConfig(**values, lr=spec.train.lr, agent_id=spec.network.agent_id, num_envs=spec.train.num_envs)
+
+
+def _value_decomposition(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorithm:
+    return ValueDecomposition(info=info, config=_off_policy_config(spec), make_torso=torso, mixer=spec.algorithm.kind)
+
+
+def _fop(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorithm:
+    return FOP(info=info, config=_off_policy_config(spec), make_torso=torso)
+
+
+def _macpf(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorithm:
+    dependent = spec.algorithm.kind == "macpf"
+    return MACPF(info=info, config=_off_policy_config(spec), make_torso=torso, dependent=dependent)
+
+
 ALGORITHMS: dict[str, Callable[[ExperimentSpec, EnvInfo, TorsoFactory], Algorithm]] = {
     "ippo": _ppo,
     "mappo": _ppo,
+    "vdn": _value_decomposition,
+    "qmix": _value_decomposition,
+    "fop": _fop,
+    "macpf": _macpf,
+    "macpf_control": _macpf,
+    "happo": _happo,
+    "mat": _mat,
+    "magpo": _magpo,
+    "ctds": _magpo,
 }
 """Algorithm builders by spec `kind`."""
 
@@ -62,15 +181,23 @@ def make_torso(spec: MLPSpec | GRUSpec) -> TorsoFactory:
     return TorsoFactory(kind="mlp", hidden=tuple(spec.hidden), activation=spec.activation)
 
 
-def make_env(spec: Any) -> Env:
-    """Build the environment of an env spec."""
-    return ENVS[spec.kind](spec)
+def make_env(spec: Any) -> Env | HostEnv:
+    """Build the environment of an env spec (with agent-id features if it asks for them)."""
+    env = ENVS[spec.kind](spec)
+    if getattr(spec, "agent_id", False) and isinstance(env, Env):
+        env = AgentIDs(env)
+    return env
 
 
-def compile(spec: ExperimentSpec) -> Experiment:  # noqa: A001 - the name the design uses
+def compile(spec: ExperimentSpec) -> Experiment | HostExperiment:  # noqa: A001 - the name the design uses
     """Turn a validated spec into a pure `Experiment`."""
     env = make_env(spec.env)
     algorithm = ALGORITHMS[spec.algorithm.kind](spec, env.info, make_torso(spec.network))
+    if isinstance(env, HostEnv):
+        return HostExperiment(
+            make_env=lambda: ENVS[spec.env.kind](spec.env), algorithm=algorithm, num_envs=spec.train.num_envs,
+            rollout_length=spec.train.rollout_length, eval_episodes=spec.eval.episodes, greedy=spec.eval.greedy,
+        )
     return Experiment(
         env=env, algorithm=algorithm, num_envs=spec.train.num_envs,
         rollout_length=spec.train.rollout_length, eval_episodes=spec.eval.episodes, greedy=spec.eval.greedy,

@@ -29,6 +29,19 @@ def unroll_streams(
     return over_envs(h0, xs, first)
 
 
+def critic_values(
+    critic: Net, h0: Float[Array, "E N H"], xs: Float[Array, "T E N d"], next_xs: Float[Array, "T E N d"],
+    first: Bool[Array, "T E"],
+) -> tuple[Float[Array, "T E N"], Float[Array, "T E N"]]:
+    """V(s_t) by replaying a (possibly recurrent) critic over a rollout, and V(s'_t) from the
+    next (final, where the episode ended) inputs, one step on from each hidden state."""
+    hs, v = unroll_streams(critic, h0, xs, first)
+    no_reset = jnp.zeros((), bool)
+    step = lambda h, x: critic(h, x, no_reset)[1]
+    v_next = jax.vmap(jax.vmap(jax.vmap(step)))(hs, next_xs)
+    return v[..., 0], v_next[..., 0]
+
+
 def agent_advantages(
     reward: Float[Array, "T E"],
     values: Float[Array, "T E N"],
@@ -47,11 +60,16 @@ def agent_advantages(
     return over(per_agent(reward), values, next_values, per_agent(terminated), per_agent(truncated))
 
 
-def adam(lr: float, max_grad_norm: float, anneal_steps: int | None = None) -> optax.GradientTransformation:
+def adam(
+    lr: float, max_grad_norm: float, anneal_steps: int | None = None, flat: bool = False
+) -> optax.GradientTransformation:
     """Global-norm gradient clipping then Adam (eps 1e-5); the learning rate decays linearly
-    to 0 over `anneal_steps` optimiser steps when given."""
+    to 0 over `anneal_steps` optimiser steps when given. `flat` runs the optimiser on one
+    concatenated parameter vector (`optax.flatten`): the same arithmetic, but a much smaller
+    compiled program for networks with many parameter arrays (transformers)."""
     rate = optax.linear_schedule(lr, 0.0, anneal_steps) if anneal_steps else lr
-    return optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(rate, eps=1e-5))
+    transform = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(rate, eps=1e-5))
+    return optax.flatten(transform) if flat else transform
 
 
 def minibatch_epochs(

@@ -22,7 +22,7 @@ import optax
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from marlspec.algorithms.base import Algorithm, Mode, Trajectory
-from marlspec.algorithms.onpolicy import adam, agent_advantages, minibatch_epochs, unroll_streams
+from marlspec.algorithms.onpolicy import adam, agent_advantages, critic_values, minibatch_epochs, unroll_streams
 from marlspec.envs.base import EnvInfo, TimeStep
 from marlspec.nn import Net, TorsoFactory
 from marlspec.primitives import factorization as fz
@@ -133,13 +133,8 @@ class PPO(Algorithm):
 
     def _values(self, critic: Net, batch: Trajectory) -> tuple[Float[Array, "T E N"], Float[Array, "T E N"]]:
         """V(s_t) and V(s'_t) (from the final observation where the episode ended)."""
-        xs = self.critic_inputs(batch.obs, batch.state)
-        hs, v = self._unroll(critic, batch.init_carry[1], xs, batch.first)
-        next_xs = self.critic_inputs(batch.next_obs, batch.next_state)
-        no_reset = jnp.zeros((), bool)
-        step = lambda h, x: critic(h, x, no_reset)[1]
-        v_next = jax.vmap(jax.vmap(jax.vmap(step)))(hs, next_xs)
-        return v[..., 0], v_next[..., 0]
+        xs, next_xs = self.critic_inputs(batch.obs, batch.state), self.critic_inputs(batch.next_obs, batch.next_state)
+        return critic_values(critic, batch.init_carry[1], xs, next_xs, batch.first)
 
     def update(self, state: PPOState, batch: Trajectory, key: PRNGKeyArray) -> tuple[PPOState, dict[str, Array]]:
         c = self.config

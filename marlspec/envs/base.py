@@ -18,7 +18,7 @@ from typing import Any, Literal
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray, ArrayLike
+from jaxtyping import Array, ArrayLike, Bool, Float, Int, PRNGKeyArray
 
 ActionType = Literal["discrete", "continuous"]
 
@@ -112,3 +112,15 @@ def random_actions(key: PRNGKeyArray, info: EnvInfo, avail: Bool[Array, "N A"]) 
     return jax.random.uniform(
         key, (info.num_agents, info.num_actions), minval=info.action_low, maxval=info.action_high
     )
+
+
+def stack_padded(rows: list[Array], width: int) -> Float[Array, "N width"]:
+    """Stack per-agent vectors of different lengths, zero-padding each to `width`."""
+    return jnp.stack([r.astype(jnp.float32) if r.shape[0] == width else
+                      jnp.pad(r.astype(jnp.float32), (0, width - r.shape[0])) for r in rows])
+
+
+def used_dims(sizes: tuple[int, ...], width: int) -> Bool[Array, "N width"]:
+    """Row i is True on the first `sizes[i]` entries: the actions (or action dimensions)
+    agent i really has when agents of different sizes are padded to `width`."""
+    return jnp.arange(width)[None, :] < jnp.asarray(sizes)[:, None]

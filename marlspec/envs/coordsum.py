@@ -20,7 +20,7 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Int, PRNGKeyArray, ArrayLike
+from jaxtyping import Array, ArrayLike, Int, PRNGKeyArray
 
 from marlspec.envs.base import Env, EnvInfo, TimeStep, agent_ids, all_available, scalar
 

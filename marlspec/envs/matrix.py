@@ -6,7 +6,7 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Float, Int, PRNGKeyArray, ArrayLike
+from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from marlspec.envs.base import Env, EnvInfo, TimeStep, all_available, scalar
 

@@ -26,13 +26,53 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from marlspec.nn.torso import linear
 from marlspec.primitives import factorization as fz
+
+
+def linear(key: PRNGKeyArray, in_dim: int, out_dim: int, scale: float = 2**0.5) -> eqx.nn.Linear:
+    """A Linear layer with truncated-normal weights of variance scale^2 / fan_avg and zero bias.
+
+    Not the orthogonal init of `nn.torso.linear`: that calls a batched LAPACK QR, and when many
+    of those run side by side (this module has ~20 layers, initialised under a `vmap` over
+    seeds) jaxlib 0.10's CPU LAPACK kernels can deadlock waiting on a saturated thread pool."""
+    layer = eqx.nn.Linear(in_dim, out_dim, key=key)
+    init = jax.nn.initializers.variance_scaling(scale**2, "fan_avg", "normal")
+    return eqx.tree_at(lambda m: (m.weight, m.bias), layer,
+                       (init(key, (out_dim, in_dim), jnp.float32), jnp.zeros((out_dim,), jnp.float32)))
 
 
 def causal_mask(n: int) -> Bool[Array, "N N"]:
     """Position j may attend to positions 0..j."""
     return jnp.tril(jnp.ones((n, n), bool))
+
+
+class Attention(eqx.Module):
+    """Multi-head scaled dot-product attention of `queries` over `keys_values` (no dropout,
+    so the module holds arrays only)."""
+
+    query: eqx.nn.Linear
+    key: eqx.nn.Linear
+    value: eqx.nn.Linear
+    out: eqx.nn.Linear
+    heads: int = eqx.field(static=True)
+
+    def __init__(self, dim: int, heads: int, *, key: PRNGKeyArray):
+        kq, kk, kv, ko = jax.random.split(key, 4)
+        self.query, self.key, self.value = linear(kq, dim, dim, 1.0), linear(kk, dim, dim, 1.0), linear(kv, dim, dim, 1.0)
+        self.out = linear(ko, dim, dim, 1.0)
+        self.heads = heads
+
+    def __call__(
+        self, queries: Float[Array, "Q d"], keys_values: Float[Array, "K d"], mask: Bool[Array, "Q K"] | None = None
+    ) -> Float[Array, "Q d"]:
+        split = lambda x: x.reshape(x.shape[0], self.heads, -1)
+        q, k, v = split(jax.vmap(self.query)(queries)), split(jax.vmap(self.key)(keys_values)), split(jax.vmap(self.value)(keys_values))
+        scores = jnp.einsum("qhd,khd->hqk", q, k) / jnp.sqrt(q.shape[-1]).astype(q.dtype)
+        if mask is not None:
+            scores = jnp.where(mask[None], scores, -1e9)
+        weights = jax.nn.softmax(scores, axis=-1)
+        mixed = jnp.einsum("hqk,khd->qhd", weights, v).reshape(queries.shape[0], -1)
+        return jax.vmap(self.out)(mixed)
 
 
 class FeedForward(eqx.Module):
@@ -50,27 +90,43 @@ class FeedForward(eqx.Module):
         return self.fc2(jax.nn.gelu(self.fc1(x)))
 
 
-def _rows(norm: eqx.nn.LayerNorm, x: Float[Array, "N d"]) -> Float[Array, "N d"]:
-    return jax.vmap(norm)(x)
+class LayerNorm(eqx.Module):
+    """Layer normalisation over the last axis."""
+
+    weight: Float[Array, " d"]
+    bias: Float[Array, " d"]
+
+    def __init__(self, dim: int):
+        self.weight, self.bias = jnp.ones((dim,), jnp.float32), jnp.zeros((dim,), jnp.float32)
+
+    def __call__(self, x: Float[Array, "*b d"]) -> Float[Array, "*b d"]:
+        # Means as matrix products: XLA compiles these much faster than reductions.
+        average = jnp.full((x.shape[-1], 1), 1.0 / x.shape[-1], x.dtype)
+        centred = x - x @ average
+        scale = jax.lax.rsqrt((centred * centred) @ average + 1e-5)
+        return centred * scale * jnp.broadcast_to(self.weight, x.shape) + jnp.broadcast_to(self.bias, x.shape)
+
+
+def _rows(norm: LayerNorm, x: Float[Array, "N d"]) -> Float[Array, "N d"]:
+    return norm(x)
 
 
 class EncoderBlock(eqx.Module):
     """Post-norm transformer block with full self-attention over agents."""
 
-    attn: eqx.nn.MultiheadAttention
+    attn: Attention
     ff: FeedForward
-    norm1: eqx.nn.LayerNorm
-    norm2: eqx.nn.LayerNorm
+    norm1: LayerNorm
+    norm2: LayerNorm
 
     def __init__(self, dim: int, heads: int, *, key: PRNGKeyArray):
         k1, k2 = jax.random.split(key)
-        self.attn = eqx.nn.MultiheadAttention(heads, dim, use_query_bias=True, use_key_bias=True,
-                                              use_value_bias=True, use_output_bias=True, key=k1)
+        self.attn = Attention(dim, heads, key=k1)
         self.ff = FeedForward(dim, key=k2)
-        self.norm1, self.norm2 = eqx.nn.LayerNorm(dim), eqx.nn.LayerNorm(dim)
+        self.norm1, self.norm2 = LayerNorm(dim), LayerNorm(dim)
 
     def __call__(self, x: Float[Array, "N d"]) -> Float[Array, "N d"]:
-        x = _rows(self.norm1, x + self.attn(x, x, x))
+        x = _rows(self.norm1, x + self.attn(x, x))
         return _rows(self.norm2, x + jax.vmap(self.ff)(x))
 
 
@@ -79,26 +135,24 @@ class DecoderBlock(eqx.Module):
     whose queries are the encoder representations (agent i_j's at position j) and whose
     keys/values are the action stream up to j, then a feed-forward layer."""
 
-    self_attn: eqx.nn.MultiheadAttention
-    cross_attn: eqx.nn.MultiheadAttention
+    self_attn: Attention
+    cross_attn: Attention
     ff: FeedForward
-    norm1: eqx.nn.LayerNorm
-    norm2: eqx.nn.LayerNorm
-    norm3: eqx.nn.LayerNorm
+    norm1: LayerNorm
+    norm2: LayerNorm
+    norm3: LayerNorm
 
     def __init__(self, dim: int, heads: int, *, key: PRNGKeyArray):
         k1, k2, k3 = jax.random.split(key, 3)
-        make = lambda k: eqx.nn.MultiheadAttention(heads, dim, use_query_bias=True, use_key_bias=True,
-                                                   use_value_bias=True, use_output_bias=True, key=k)
-        self.self_attn, self.cross_attn = make(k1), make(k2)
+        self.self_attn, self.cross_attn = Attention(dim, heads, key=k1), Attention(dim, heads, key=k2)
         self.ff = FeedForward(dim, key=k3)
-        self.norm1, self.norm2, self.norm3 = (eqx.nn.LayerNorm(dim) for _ in range(3))
+        self.norm1, self.norm2, self.norm3 = (LayerNorm(dim) for _ in range(3))
 
     def __call__(
         self, x: Float[Array, "N d"], rep: Float[Array, "N d"], mask: Bool[Array, "N N"]
     ) -> Float[Array, "N d"]:
-        x = _rows(self.norm1, x + self.self_attn(x, x, x, mask=mask))
-        x = _rows(self.norm2, rep + self.cross_attn(rep, x, x, mask=mask))
+        x = _rows(self.norm1, x + self.self_attn(x, x, mask))
+        x = _rows(self.norm2, rep + self.cross_attn(rep, x, mask))
         return _rows(self.norm3, x + jax.vmap(self.ff)(x))
 
 
@@ -109,7 +163,7 @@ class AutoregressivePolicy(eqx.Module):
     `order` is a permutation of the agents: `order[j]` acts j-th.
     """
 
-    input_norm: eqx.nn.LayerNorm
+    input_norm: LayerNorm
     embed: eqx.nn.Linear
     encoder: tuple[EncoderBlock, ...]
     value_hidden: eqx.nn.Linear
@@ -128,7 +182,7 @@ class AutoregressivePolicy(eqx.Module):
         if not discrete:
             raise NotImplementedError("AutoregressivePolicy supports discrete actions only for now")
         keys = jax.random.split(key, 8 + 2 * blocks)
-        self.input_norm = eqx.nn.LayerNorm(in_dim)
+        self.input_norm = LayerNorm(in_dim)
         self.embed = linear(keys[0], in_dim, dim)
         self.encoder = tuple(EncoderBlock(dim, heads, key=k) for k in keys[8 : 8 + blocks])
         self.value_hidden = linear(keys[1], dim, dim)
@@ -159,14 +213,17 @@ class AutoregressivePolicy(eqx.Module):
         """Every agent's logits given the others' actions, rows in agent-index order. Agent
         `order[j]`'s row depends only on the actions of `order[:j]` (causal)."""
         n = rep.shape[0]
-        rep_seq = rep[order]
-        prev = jax.vmap(self.action_embed)(self.action_features(actions[order][:-1]))
+        # Reordering as products with the permutation matrix (P[j, i] = 1 iff agent i acts
+        # j-th): on CPU they run and differentiate much faster than gathers and scatters.
+        perm = jax.nn.one_hot(order, n, dtype=rep.dtype)
+        rep_seq = perm @ rep
+        prev = jax.vmap(self.action_embed)((perm @ self.action_features(actions))[:-1])
         x = jnp.concatenate([self.start[None], prev], axis=0)
         mask = causal_mask(n)
         for block in self.decoder:
             x = block(x, rep_seq, mask)
         logits_seq = jax.vmap(lambda h: self.head_out(jax.nn.gelu(self.head_hidden(h))))(x)
-        return jnp.zeros_like(logits_seq).at[order].set(logits_seq)
+        return perm.T @ logits_seq
 
     def conditional_logits(
         self, inputs: Float[Array, "N in"], actions: Int[Array, " N"], avail: Bool[Array, "N A"],

@@ -16,8 +16,19 @@ from marlspec.nn.torso import linear
 from marlspec.primitives.factorization import action_encodings, dependency_summary
 
 
-def _mlp(key: PRNGKeyArray, in_dim: int, hidden: int, out_dim: int) -> eqx.nn.MLP:
-    return eqx.nn.MLP(in_dim, out_dim, hidden, depth=1, activation=jax.nn.relu, key=key)
+class TwoLayer(eqx.Module):
+    """Linear -> ReLU -> Linear (the hypernetworks' building block)."""
+
+    first: eqx.nn.Linear
+    second: eqx.nn.Linear
+
+    def __init__(self, key: PRNGKeyArray, in_dim: int, hidden: int, out_dim: int):
+        k1, k2 = jax.random.split(key)
+        self.first = eqx.nn.Linear(in_dim, hidden, key=k1)
+        self.second = eqx.nn.Linear(hidden, out_dim, key=k2)
+
+    def __call__(self, x: Float[Array, " d"]) -> Float[Array, " o"]:
+        return self.second(jax.nn.relu(self.first(x)))
 
 
 class Hypernet(eqx.Module):
@@ -26,19 +37,19 @@ class Hypernet(eqx.Module):
     parameters of `primitives.mixers.qmix` or `primitives.mixers.linear_hypernet`.
     W1 and W2 come from two-layer networks with a ReLU (hidden `hypernet_embed`)."""
 
-    w1: eqx.nn.MLP
+    w1: TwoLayer
     b1: eqx.nn.Linear
-    w2: eqx.nn.MLP
-    b2: eqx.nn.MLP
+    w2: TwoLayer
+    b2: TwoLayer
     num_agents: int = eqx.field(static=True)
     embed: int = eqx.field(static=True)
 
     def __init__(self, state_dim: int, num_agents: int, embed: int, hypernet_embed: int, *, key: PRNGKeyArray):
         k1, k2, k3, k4 = jax.random.split(key, 4)
-        self.w1 = _mlp(k1, state_dim, hypernet_embed, num_agents * embed)
+        self.w1 = TwoLayer(k1, state_dim, hypernet_embed, num_agents * embed)
         self.b1 = eqx.nn.Linear(state_dim, embed, key=k2)
-        self.w2 = _mlp(k3, state_dim, hypernet_embed, embed)
-        self.b2 = _mlp(k4, state_dim, embed, 1)
+        self.w2 = TwoLayer(k3, state_dim, hypernet_embed, embed)
+        self.b2 = TwoLayer(k4, state_dim, embed, 1)
         self.num_agents, self.embed = num_agents, embed
 
     def __call__(
@@ -59,17 +70,17 @@ class AttentionWeights(eqx.Module):
     form of REFERENCE_FACTS, Q_tot = sum_i w_i(s)(Q_i - V_i) + V(s), is what we mix.
     """
 
-    queries: eqx.nn.MLP
+    queries: TwoLayer
     keys: eqx.nn.Linear
-    value: eqx.nn.MLP
+    value: TwoLayer
     heads: int = eqx.field(static=True)
     embed: int = eqx.field(static=True)
 
     def __init__(self, state_dim: int, entity_dim: int, heads: int, embed: int, hypernet_embed: int, *, key: PRNGKeyArray):
         k1, k2, k3 = jax.random.split(key, 3)
-        self.queries = _mlp(k1, state_dim, hypernet_embed, heads * embed)
+        self.queries = TwoLayer(k1, state_dim, hypernet_embed, heads * embed)
         self.keys = eqx.nn.Linear(entity_dim, heads * embed, use_bias=False, key=k2)
-        self.value = _mlp(k3, state_dim, embed, 1)
+        self.value = TwoLayer(k3, state_dim, embed, 1)
         self.heads, self.embed = heads, embed
 
     def __call__(

@@ -93,7 +93,8 @@ def autoregressive_sample(
             a = jnp.argmax(logits).astype(jnp.int32)
         else:
             a = jax.random.categorical(keys[j], logits).astype(jnp.int32)
-        return actions.at[agent].set(a), logp.at[agent].set(jax.nn.log_softmax(logits)[a])
+        here = jnp.arange(n) == agent  # a select, cheaper than a scatter under vmap on CPU
+        return jnp.where(here, a, actions), jnp.where(here, jax.nn.log_softmax(logits)[a], logp)
 
     init = (jnp.zeros((n,), jnp.int32), jnp.zeros((n,), jnp.float32))
     return jax.lax.fori_loop(0, n, body, init)

@@ -1,15 +1,54 @@
 """Typed experiment specs (Pydantic v2). This package never imports JAX."""
 
-from marlspec.spec.algorithms import AlgorithmSpec, IPPOSpec, MAPPOSpec, PPOFamilySpec
+from marlspec.spec.algorithms import (
+    AlgorithmSpec,
+    FOPSpec,
+    IPPOSpec,
+    MACPFControlSpec,
+    MACPFSpec,
+    MAPPOSpec,
+    OffPolicySpec,
+    PPOFamilySpec,
+    QMIXSpec,
+    SoftSpec,
+    VDNSpec,
+)
 from marlspec.spec.base import Spec
-from marlspec.spec.envs import COORDSUM_TASKS, CoordSumSpec, EnvSpec, MatrixGameSpec, MPESpec
+from marlspec.spec.envs import (
+    COORDSUM_TASKS,
+    ConnectorSpec,
+    CoordSumSpec,
+    EnvSpec,
+    LBFSpec,
+    MABraxSpec,
+    MatrixGameSpec,
+    MPESpec,
+    PettingZooSpec,
+    PredatorPreySpec,
+    RWARESpec,
+    SMAXSpec,
+)
 from marlspec.spec.experiment import EvalSpec, ExperimentSpec, LogSpec, TrainSpec
 from marlspec.spec.loading import SpecError, dump_spec, load_spec, parse_spec
 from marlspec.spec.networks import GRUSpec, MLPSpec, NetworkSpec
 
 __all__ = [
     "COORDSUM_TASKS",
+    "ConnectorSpec",
+    "LBFSpec",
+    "MABraxSpec",
+    "PettingZooSpec",
+    "PredatorPreySpec",
+    "RWARESpec",
+    "SMAXSpec",
     "AlgorithmSpec",
+    "FOPSpec",
+    "MACPFControlSpec",
+    "MACPFSpec",
+    "OffPolicySpec",
+    "QMIXSpec",
+    "SoftSpec",
+    "VDNSpec",
     "CoordSumSpec",
     "EnvSpec",
     "EvalSpec",

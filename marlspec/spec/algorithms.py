@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 
-from marlspec.spec.base import Spec
+from marlspec.spec.base import Spec, fail
 
 
 class PPOFamilySpec(Spec):
@@ -51,5 +51,200 @@ class MAPPOSpec(PPOFamilySpec):
     kind: Literal["mappo"] = "mappo"
 
 
-AlgorithmSpec = Annotated[IPPOSpec | MAPPOSpec, Field(discriminator="kind")]
+class OffPolicySpec(Spec):
+    """Hyper-parameters shared by the off-policy value-decomposition family (PyMARL's
+    conventions): a replay of whole episodes, target networks, epsilon exploration.
+    `train.lr` is the learning rate of every optimiser."""
+
+    supports_continuous: ClassVar[bool] = False
+
+    gamma: float = Field(0.99, gt=0.0, le=1.0)
+    """Discount factor."""
+    td_lambda: float = Field(0.8, ge=0.0, le=1.0)
+    """lambda of the TD(lambda) critic targets (0 gives one-step targets)."""
+    buffer_size: int = Field(5000, ge=1)
+    """Replay capacity in whole episodes; it must exceed train.num_envs x (longest episode + 1)."""
+    batch_size: int = Field(32, ge=1)
+    """Whole episodes per gradient step."""
+    train_steps: int = Field(1, ge=1, le=1000)
+    """Gradient steps after each rollout, each on a freshly sampled batch."""
+    target_update_interval: int = Field(200, ge=1)
+    """Completed episodes between hard copies of the online networks into the targets."""
+    optimizer: Literal["rmsprop", "adam"] = "rmsprop"
+    """`rmsprop` (PyMARL's: decay 0.99, eps 1e-5) or `adam`."""
+    max_grad_norm: float = Field(10.0, gt=0.0)
+    """Global gradient-norm clip, per optimiser group."""
+    epsilon_start: float = Field(1.0, ge=0.0, le=1.0)
+    """Exploration at the start: epsilon-greedy (value-based) or epsilon-soft (actor-critic)."""
+    epsilon_end: float = Field(0.05, ge=0.0, le=1.0)
+    """Exploration after annealing."""
+    epsilon_anneal_steps: int = Field(50_000, ge=1)
+    """Environment steps over which epsilon falls linearly."""
+    last_action: bool = True
+    """Feed each agent its previous action (one-hot) besides its observation."""
+    normalize_state: bool = True
+    """Standardise the global state the mixers read with running statistics. SMAC hands
+    PyMARL a state already scaled to about [-1, 1]; SMAX's holds raw map positions (up to
+    32), which inflate the hypernetworks' mixing weights a hundredfold at the start."""
+
+    @model_validator(mode="after")
+    def _check_batch(self) -> OffPolicySpec:
+        if self.batch_size > self.buffer_size:
+            fail("algorithm.batch_size", f"batch of {self.batch_size} episodes exceeds buffer_size = {self.buffer_size}"
+                 "; lower batch_size or raise buffer_size", self.batch_size)
+        return self
+
+
+class VDNSpec(OffPolicySpec):
+    """VDN: recurrent Q-learning of per-agent utilities whose sum is the joint value."""
+
+    kind: Literal["vdn"] = "vdn"
+    td_lambda: float = Field(0.6, ge=0.0, le=1.0)
+    """lambda of the Q(lambda) targets (0 gives one-step targets)."""
+    double_q: bool = True
+    """Pick next actions with the online network, evaluate them with the target network."""
+
+
+class QMIXSpec(VDNSpec):
+    """QMIX: recurrent Q-learning with a monotone state-conditioned mixing hypernetwork."""
+
+    kind: Literal["qmix"] = "qmix"  # type: ignore[assignment]
+    mixing_embed: int = Field(32, ge=1)
+    """Width of the mixing network's hidden layer."""
+    hypernet_embed: int = Field(64, ge=1)
+    """Hidden width of the hypernetworks."""
+
+
+class SoftSpec(OffPolicySpec):
+    """Maximum-entropy actor-critics with a linearly annealed temperature alpha."""
+
+    alpha_start: float = Field(0.5, gt=0.0)
+    """Temperature at the start."""
+    alpha_end: float = Field(0.05, gt=0.0)
+    """Temperature after annealing."""
+    alpha_anneal_steps: int = Field(200_000, ge=1)
+    """Environment steps over which alpha moves linearly from start to end."""
+    mixing_embed: int = Field(64, ge=1)
+    """Width of the mixer's hidden layer (or attention embedding)."""
+    hypernet_embed: int = Field(64, ge=1)
+    """Hidden width of the hypernetworks."""
+
+
+class FOPSpec(SoftSpec):
+    """FOP: independent soft policies, twin critics mixed by the IGO attention mixer."""
+
+    kind: Literal["fop"] = "fop"
+    attention_heads: int = Field(4, ge=1)
+    """Attention heads of the mixing weights."""
+
+
+class MACPFSpec(SoftSpec):
+    """MACPF: dependent behaviour policy (chain rule), independent execution policy."""
+
+    kind: Literal["macpf"] = "macpf"
+    dependency_embed: int = Field(64, ge=1)
+    """Width of the dependency corrections' action embedding."""
+
+
+class MACPFControlSpec(MACPFSpec):
+    """MACPF_CONTROL: MACPF's ablation without the dependent policy (paper section 5.2)."""
+
+    kind: Literal["macpf_control"] = "macpf_control"  # type: ignore[assignment]
+
+
+class HAPPOSpec(PPOFamilySpec):
+    """HAPPO (Kuba et al. 2022): heterogeneous agents updated one after another in a random
+    order, each agent's advantage weighted by the policy ratios of the agents updated before
+    it; centralized critic on the global state. Discrete actions."""
+
+    supports_continuous: ClassVar[bool] = False
+    centralized_critic: ClassVar[bool] = True
+    kind: Literal["happo"] = "happo"
+    share_parameters: bool = False
+    """Must stay false: every agent gets its own actor parameters (stacked modules, vmapped over
+    agents); HAPPO's sequential update is only defined for heterogeneous agents."""
+
+    @model_validator(mode="after")
+    def _heterogeneous(self) -> HAPPOSpec:
+        if self.share_parameters:
+            fail("algorithm.share_parameters", "HAPPO updates agents one at a time and needs per-agent"
+                 " parameters; set algorithm.share_parameters: false (or use kind: mappo for shared ones)")
+        return self
+
+
+class JointPolicySpec(Spec):
+    """The autoregressive joint policy over agents: a MAT-style encoder-decoder transformer
+    (Wen et al. 2022) that sees every agent's observation and the global state, and picks the
+    agents' actions one after another, each conditioned on the previous agents' actions."""
+
+    embed_dim: int = Field(64, ge=4, le=1024)
+    """Token width of the encoder and decoder."""
+    blocks: int = Field(1, ge=1, le=8)
+    """Transformer blocks in the encoder and in the decoder."""
+    heads: int = Field(1, ge=1, le=16)
+    """Attention heads; must divide embed_dim."""
+    shuffle_agents: bool = True
+    """Decode the agents in a new random order every update epoch (acting uses 0..N-1).
+    Importance ratios are exact only with false."""
+    use_state: bool = True
+    """Append the environment's global state to every agent's input token."""
+
+    @model_validator(mode="after")
+    def _heads(self) -> JointPolicySpec:
+        if self.embed_dim % self.heads:
+            fail("algorithm.joint_policy.heads", f"{self.heads} heads do not divide embed_dim = {self.embed_dim};"
+                 " pick a divisor", self.heads)
+        return self
+
+
+class MATSpec(PPOFamilySpec):
+    """MAT (Wen et al. 2022): PPO on the autoregressive joint policy. Centralized training AND
+    execution (CTCE): acting and evaluation both use the joint policy, so it is an upper
+    reference that cannot be deployed decentrally. Discrete actions."""
+
+    supports_continuous: ClassVar[bool] = False
+    kind: Literal["mat"] = "mat"
+    joint_policy: JointPolicySpec = Field(default_factory=JointPolicySpec)
+    """The joint policy network."""
+
+
+class MAGPOSpec(PPOFamilySpec):
+    """MAGPO (paper 001, sec. 4.2): an autoregressive guider collects the data and is kept within
+    ratio delta of decentralized learners (the spec's `network`, parameters shared across
+    agents), which imitate it by KL plus lambda times PPO. Evaluation reports the learners
+    (execution) and the guider (behaviour). Discrete actions."""
+
+    supports_continuous: ClassVar[bool] = False
+    kind: Literal["magpo"] = "magpo"
+    delta: float = Field(1.5, gt=1.0)
+    """Double-clip bound delta > 1 (eq. 9-10): the guider/learner probability ratio is kept in
+    (1/delta, delta). The paper tunes it in {1.1, 1.2, 1.3, 1.5, 2, 3}."""
+    rl_coef: float = Field(1.0, ge=0.0)
+    """lambda, weight of the learner's auxiliary PPO term (eq. 11); tuned in {0, 1, 2, 4, 8}."""
+    kl_direction: Literal["forward", "reverse"] = "forward"
+    """Learner distillation loss: forward = KL(guider || learner), as the reference code does;
+    reverse = KL(learner || guider), eq. 11 as printed."""
+    joint_policy: JointPolicySpec = Field(default_factory=JointPolicySpec)
+    """The guider network."""
+
+
+class CTDSSpec(PPOFamilySpec):
+    """CTDS (Zhao et al. 2024) as MAGPO's paper runs it: the autoregressive teacher is trained by
+    plain PPO (no double clip, no KL mask) and the decentralized students distil it by KL.
+    Evaluation reports the students (execution) and the teacher (behaviour). Discrete actions."""
+
+    supports_continuous: ClassVar[bool] = False
+    kind: Literal["ctds"] = "ctds"
+    rl_coef: float = Field(0.0, ge=0.0)
+    """Weight of an auxiliary PPO term on the students (0 in CTDS; MAGPO's Figure 8b tries > 0)."""
+    kl_direction: Literal["forward", "reverse"] = "forward"
+    """Distillation loss direction, as for MAGPO."""
+    joint_policy: JointPolicySpec = Field(default_factory=JointPolicySpec)
+    """The teacher network."""
+
+
+AlgorithmSpec = Annotated[
+    IPPOSpec | MAPPOSpec | VDNSpec | QMIXSpec | FOPSpec | MACPFSpec | MACPFControlSpec
+    | HAPPOSpec | MATSpec | MAGPOSpec | CTDSSpec, Field(discriminator="kind")
+]
 """Every algorithm kind, chosen by the `kind` field."""

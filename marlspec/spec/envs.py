@@ -3,11 +3,30 @@ implementation lives in `marlspec.envs` and is chosen in `marlspec.compile`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, model_validator
 
 from marlspec.spec.base import Spec, fail
+from marlspec.spec.env_presets import (
+    CONNECTOR_TASKS,
+    LBF_TASKS,
+    MABRAX_SCENARIOS,
+    MPE_ADVERSARIAL,
+    MPE_SCENARIOS,
+    RWARE_TASKS,
+    SMAC_MAPS_NOT_IN_SMAX,
+    SMAX_MAPS,
+    Sizes,
+    connector_sizes,
+    lbf_sizes,
+    mabrax_sizes,
+    mpe_sizes,
+    predator_prey_sizes,
+    rware_sizes,
+    smax_sizes,
+    unknown,
+)
 
 ActionType = Literal["discrete", "continuous"]
 
@@ -47,6 +66,10 @@ class MatrixGameSpec(Spec):
         elif self.payoff is not None:
             fail("env.payoff", f"payoff is only read for game 'custom' (got game '{self.game}')")
         return self
+
+    @classmethod
+    def presets(cls) -> list[str]:
+        return [Sizes(2, "discrete", 3, 7, 7).line(g) for g in MATRIX_GAMES if g != "custom"] + ["custom: any payoff tensor"]
 
     @property
     def label(self) -> str:
@@ -112,6 +135,10 @@ class CoordSumSpec(Spec):
             return COORDSUM_TASKS[self.task]
         return self.agents, self.actions, self.max_target
 
+    @classmethod
+    def presets(cls) -> list[str]:
+        return [Sizes(n, "discrete", a, t + 1 + n, t + 1).line(name) for name, (n, a, t) in COORDSUM_TASKS.items()]
+
     @property
     def label(self) -> str:
         n, a, t = self.resolved
@@ -122,10 +149,19 @@ class CoordSumSpec(Spec):
         return "discrete"
 
 
-MPE_SCENARIOS = ("simple_spread",)
+class _AdapterSpec(Spec):
+    """Options every adapted environment shares."""
+
+    agent_id: bool = False
+    """Append a one-hot agent id to each agent's observation (the network's own `agent_id`
+    option does the same inside the learner; one of the two is enough)."""
 
 
-class MPESpec(Spec):
+def _lines(rows: dict[str, Sizes]) -> list[str]:
+    return [sizes.line(name) for name, sizes in rows.items()]
+
+
+class MPESpec(_AdapterSpec):
     """Multi-Particle Environments through JaxMARL (cooperative scenarios)."""
 
     kind: Literal["mpe"] = "mpe"
@@ -133,25 +169,269 @@ class MPESpec(Spec):
     """Scenario name, e.g. `simple_spread` (see `marlspec list envs`)."""
     max_steps: int = Field(25, ge=1)
     """Episode length (time limit, a truncation)."""
+    agents: int | None = Field(None, ge=1, le=64)
+    """`simple_spread` only: number of agents (and landmarks), e.g. 5 or 10 for MAGPO's spread_5ag/10ag."""
+    prey: Literal["flee", "random"] = "flee"
+    """`simple_tag` only: the scripted prey flees the nearest predator, or moves at random."""
 
     @model_validator(mode="after")
     def _check(self) -> MPESpec:
         if self.scenario not in MPE_SCENARIOS:
-            import difflib
-
-            close = difflib.get_close_matches(self.scenario, MPE_SCENARIOS, n=1)
-            hint = f"did you mean '{close[0]}'? " if close else ""
-            fail("env.scenario", f"unknown MPE scenario '{self.scenario}'; {hint}choices: {', '.join(MPE_SCENARIOS)}")
+            if self.scenario in MPE_ADVERSARIAL:
+                fail("env.scenario", f"MPE scenario '{self.scenario}' is adversarial (two learning teams) and has no"
+                     f" cooperative form here; choices: {', '.join(MPE_SCENARIOS)}")
+            fail("env.scenario", unknown("MPE scenario", self.scenario, tuple(MPE_SCENARIOS)))
+        if self.agents is not None and self.scenario != "simple_spread":
+            fail("env.agents", f"agents is only read for simple_spread (got scenario '{self.scenario}'); remove it")
         return self
+
+    @classmethod
+    def presets(cls) -> list[str]:
+        rows = {name: mpe_sizes(name) for name in MPE_SCENARIOS}
+        rows.update({f"simple_spread (agents: {n})": mpe_sizes("simple_spread", n) for n in (5, 10)})
+        return _lines(rows)
 
     @property
     def label(self) -> str:
-        return f"mpe/{self.scenario}"
+        extra = f"_{self.agents}ag" if self.agents is not None else ""
+        return f"mpe/{self.scenario}{extra}"
+
+    @property
+    def action_type(self) -> ActionType:
+        return MPE_SCENARIOS[self.scenario].action_type
+
+
+class SMAXSpec(_AdapterSpec):
+    """SMAX (JaxMARL's JAX re-implementation of SMAC) against a scripted enemy team."""
+
+    kind: Literal["smax"] = "smax"
+    map: str = "3m"
+    """A map with a SMAC name (`3m`, `2s3z`, `5m_vs_6m`, ...) or `smacv2_5_units` / 10 / 20."""
+    max_steps: int = Field(100, ge=1)
+    """Episode step limit (a truncation); SMAX's default is 100."""
+    enemy_attack: Literal["closest", "random"] = "closest"
+    """How the scripted enemy picks its target: the closest unit, or a random one in range."""
+    enemy_shoots: bool = True
+    """Whether the scripted enemy attacks at all."""
+
+    @model_validator(mode="after")
+    def _check(self) -> SMAXSpec:
+        if self.map not in SMAX_MAPS:
+            if self.map in SMAC_MAPS_NOT_IN_SMAX:
+                fail("env.map", f"SMAC map '{self.map}' is not in SMAX (it lacks that map's units or terrain);"
+                     f" SMAX maps: {', '.join(SMAX_MAPS)}")
+            fail("env.map", unknown("SMAX map", self.map, tuple(SMAX_MAPS)))
+        return self
+
+    @classmethod
+    def presets(cls) -> list[str]:
+        return _lines({name: smax_sizes(*teams) for name, teams in SMAX_MAPS.items()})
+
+    @property
+    def label(self) -> str:
+        return f"smax/{self.map}"
 
     @property
     def action_type(self) -> ActionType:
         return "discrete"
 
 
-EnvSpec = Annotated[MatrixGameSpec | CoordSumSpec | MPESpec, Field(discriminator="kind")]
+class LBFSpec(_AdapterSpec):
+    """Level-Based Foraging (Jumanji): agents with levels load food whose level their sum must reach."""
+
+    kind: Literal["lbf"] = "lbf"
+    task: str = "8x8-2p-2f-coop"
+    """A task of MAGPO's Table 1, e.g. `15x15-3p-5f` (see `marlspec list envs`)."""
+    time_limit: int = Field(100, ge=1)
+    """Episode step limit (a truncation); Jumanji's and Mava's default is 100."""
+
+    @model_validator(mode="after")
+    def _check(self) -> LBFSpec:
+        if self.task not in LBF_TASKS:
+            fail("env.task", unknown("LBF task", self.task, tuple(LBF_TASKS)))
+        return self
+
+    @classmethod
+    def presets(cls) -> list[str]:
+        return _lines({name: lbf_sizes(task) for name, task in LBF_TASKS.items()})
+
+    @property
+    def label(self) -> str:
+        return f"lbf/{self.task}"
+
+    @property
+    def action_type(self) -> ActionType:
+        return "discrete"
+
+
+class RWARESpec(_AdapterSpec):
+    """Robotic Warehouse (Jumanji): robots fetch requested shelves and bring them to the goal."""
+
+    kind: Literal["rware"] = "rware"
+    task: str = "tiny-2ag"
+    """A task of MAGPO's Table 1, e.g. `tiny-2ag`, `medium-4ag-hard` (see `marlspec list envs`)."""
+    time_limit: int = Field(500, ge=1)
+    """Episode step limit (a truncation); Jumanji's and Mava's default is 500."""
+
+    @model_validator(mode="after")
+    def _check(self) -> RWARESpec:
+        if self.task not in RWARE_TASKS:
+            fail("env.task", unknown("RWARE task", self.task, tuple(RWARE_TASKS)))
+        return self
+
+    @classmethod
+    def presets(cls) -> list[str]:
+        return _lines({name: rware_sizes(task) for name, task in RWARE_TASKS.items()})
+
+    @property
+    def label(self) -> str:
+        return f"rware/{self.task}"
+
+    @property
+    def action_type(self) -> ActionType:
+        return "discrete"
+
+
+class ConnectorSpec(_AdapterSpec):
+    """Connector (Jumanji): every agent draws a path to its own target without crossing the others'."""
+
+    kind: Literal["connector"] = "connector"
+    task: str = "con-5x5x3a"
+    """A task of MAGPO's Table 1, `con-<grid>x<grid>x<agents>a` (see `marlspec list envs`)."""
+    time_limit: int | None = Field(None, ge=1)
+    """Episode step limit (a truncation); by default the task's (100, or 225 for con-15x15x23a)."""
+    fov: int = Field(2, ge=1, le=7)
+    """Each agent sees a (2 fov + 1)^2 window around its head."""
+
+    @model_validator(mode="after")
+    def _check(self) -> ConnectorSpec:
+        if self.task not in CONNECTOR_TASKS:
+            fail("env.task", unknown("Connector task", self.task, tuple(CONNECTOR_TASKS)))
+        return self
+
+    @classmethod
+    def presets(cls) -> list[str]:
+        return _lines({name: connector_sizes(task) for name, task in CONNECTOR_TASKS.items()})
+
+    @property
+    def label(self) -> str:
+        return f"connector/{self.task}"
+
+    @property
+    def action_type(self) -> ActionType:
+        return "discrete"
+
+
+class MABraxSpec(_AdapterSpec):
+    """Multi-agent MuJoCo on Brax (JaxMARL's MABrax): each agent drives some joints of one robot."""
+
+    kind: Literal["mabrax"] = "mabrax"
+    scenario: str = "ant_4x2"
+    """`ant_4x2`, `halfcheetah_6x1`, `hopper_3x1`, `humanoid_9|8` or `walker2d_2x3`."""
+    episode_length: int = Field(1000, ge=1)
+    """Episode step limit (a truncation)."""
+    backend: Literal["positional", "generalized", "spring", "mjx"] = "positional"
+    """Brax physics backend (JaxMARL's default is `positional`)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> MABraxSpec:
+        if self.scenario not in MABRAX_SCENARIOS:
+            fail("env.scenario", unknown("MABrax scenario", self.scenario, tuple(MABRAX_SCENARIOS)))
+        return self
+
+    @classmethod
+    def presets(cls) -> list[str]:
+        return _lines({name: mabrax_sizes(s) for name, s in MABRAX_SCENARIOS.items()})
+
+    @property
+    def label(self) -> str:
+        return f"mabrax/{self.scenario}"
+
+    @property
+    def action_type(self) -> ActionType:
+        return "continuous"
+
+
+class PredatorPreySpec(_AdapterSpec):
+    """Grid predator-prey of AgentMixer: two predators must reach the prey together; one alone is penalised."""
+
+    kind: Literal["predator_prey"] = "predator_prey"
+    penalty: float = Field(-0.5, le=0.0)
+    """P: team reward when exactly one predator is next to the prey (AgentMixer uses 0, -0.5, -1, -1.5)."""
+    capture_reward: float = Field(10.0, gt=0.0)
+    """Team reward when at least two predators are next to the prey (the prey is then caught)."""
+    step_cost: float = Field(-0.01, le=0.0)
+    """Team reward added on every step."""
+    grid_size: int = Field(5, ge=3, le=32)
+    """Side of the square grid."""
+    predators: int = Field(2, ge=1, le=16)
+    """Number of predators (the agents)."""
+    prey: int = Field(1, ge=1, le=16)
+    """Number of prey (scripted: random moves that avoid the predators)."""
+    max_steps: int = Field(128, ge=1)
+    """Episode step limit (a truncation)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> PredatorPreySpec:
+        if self.predators + 5 * self.prey > self.grid_size**2:
+            fail("env.grid_size", f"a {self.grid_size}x{self.grid_size} grid is too small for {self.predators}"
+                 f" predators and {self.prey} prey; raise grid_size")
+        return self
+
+    @classmethod
+    def presets(cls) -> list[str]:
+        return [predator_prey_sizes(2).line("5x5, 2 predators, 1 prey (AgentMixer; set penalty P)")]
+
+    @property
+    def label(self) -> str:
+        return f"predator_prey/{self.grid_size}x{self.grid_size}-{self.predators}p-P{self.penalty:g}"
+
+    @property
+    def action_type(self) -> ActionType:
+        return "discrete"
+
+
+class PettingZooSpec(_AdapterSpec):
+    """Any PettingZoo ParallelEnv, stepped on the host (the policy and learner stay jitted)."""
+
+    kind: Literal["pettingzoo"] = "pettingzoo"
+    env: str
+    """Import path of a ParallelEnv factory, `module:attribute`, e.g. `mpe2.simple_spread_v3:parallel_env`."""
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Keyword arguments for the factory, e.g. `{N: 3, max_cycles: 25}`."""
+    max_steps: int | None = Field(None, ge=1)
+    """Longest episode; by default the env's `max_cycles` (kwargs, then the factory's default)."""
+    actions: ActionType = "discrete"
+    """The env's action type (checked against its action spaces when it is built)."""
+    team_reward: Literal["mean", "sum"] = "mean"
+    """How the per-agent rewards become the one shared team reward."""
+
+    @model_validator(mode="after")
+    def _check(self) -> PettingZooSpec:
+        from marlspec.spec.importing import check_factory
+
+        problem = check_factory(self.env, self.kwargs)
+        if problem is not None:
+            fail(problem[0], problem[1])
+        return self
+
+    @classmethod
+    def presets(cls) -> list[str]:
+        return ["any ParallelEnv, by import path and kwargs; e.g.",
+                Sizes(3, "discrete", 5, 18, 54).line("mpe2.simple_spread_v3:parallel_env {N: 3}")]
+
+    @property
+    def label(self) -> str:
+        return f"pettingzoo/{self.env.partition(':')[0].rpartition('.')[2]}"
+
+    @property
+    def action_type(self) -> ActionType:
+        return self.actions
+
+
+EnvSpec = Annotated[
+    MatrixGameSpec | CoordSumSpec | MPESpec | SMAXSpec | LBFSpec | RWARESpec | ConnectorSpec | MABraxSpec
+    | PredatorPreySpec | PettingZooSpec,
+    Field(discriminator="kind"),
+]
 """Every environment kind, chosen by the `kind` field."""

@@ -53,7 +53,7 @@ class Episodes(eqx.Module):
     @property
     def filled(self) -> Bool[Array, "*b L"]:
         """True at the positions 0..L-1 that hold a real step."""
-        steps = jnp.arange(self.reward.shape[-1] - 1)
+        steps = jnp.arange(self.reward.shape[-1] - 1).reshape((1,) * self.length.ndim + (-1,))
         return steps < self.length[..., None]
 
 

@@ -24,6 +24,10 @@ from marlspec.io.plots import learning_curve
 from marlspec.io.rundir import RunDir
 from marlspec.spec import ExperimentSpec
 from marlspec.train.experiment import Experiment, RunnerState
+from marlspec.train.host import HostExperiment, HostRunnerState
+
+AnyExperiment = Experiment | HostExperiment
+"""A compiled experiment: jitted end to end, or with its environment on the host."""
 
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "marlspec" / "jax"
 
@@ -67,15 +71,19 @@ def seed_keys(seeds: list[int]) -> jax.Array:
     return jnp.stack([jax.random.PRNGKey(s) for s in seeds])
 
 
-def init_states(experiment: Experiment, seeds: list[int]) -> RunnerState:
+def init_states(experiment: AnyExperiment, seeds: list[int]) -> RunnerState | HostRunnerState:
+    if getattr(experiment, "runs_on_host", False):  # host environments (marlspec.train.host)
+        return experiment.init_batch(seed_keys(seeds))  # type: ignore[attr-defined]
     return eqx.filter_jit(eqx.filter_vmap(experiment.init))(seed_keys(seeds))
 
 
-def make_evaluator(experiment: Experiment) -> Callable[[Any, int, str], dict[str, np.ndarray]]:
+def make_evaluator(experiment: AnyExperiment) -> Callable[[Any, int, str], dict[str, np.ndarray]]:
     """`evaluator(learners, eval_index, mode)` -> per-seed, per-episode numpy arrays."""
 
     @functools.cache
     def compiled(mode: str) -> Callable[[Any, jax.Array], Any]:
+        if getattr(experiment, "runs_on_host", False):
+            return functools.partial(experiment.evaluate_batch, mode=mode)  # type: ignore[attr-defined]
         return eqx.filter_jit(eqx.filter_vmap(lambda learner, key: experiment.evaluate(learner, key, mode)))
 
     def evaluator(learners: Any, index: int, mode: str, seeds: list[int]) -> dict[str, np.ndarray]:
@@ -92,7 +100,14 @@ class Progress:
         self.enabled = enabled
         if not enabled:
             return
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+            TimeRemainingColumn,
+        )
 
         self.bar = Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("steps"),
@@ -118,7 +133,7 @@ def _mean(x: Any) -> float:
     return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
 
 
-def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: Experiment | None = None,
+def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExperiment | None = None,
         progress: bool | None = None) -> RunDir:
     """Train `spec` and write its run directory. Returns the run directory."""
     from marlspec.compile import compile as compile_spec
@@ -183,6 +198,8 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: Experim
         chunks = [upc] * (total_updates // upc) + ([total_updates % upc] if total_updates % upc else [])
         compiled: dict[int, Callable[[Any], Any]] = {}
         for size in chunks:
+            if size not in compiled and getattr(experiment, "runs_on_host", False):
+                compiled[size] = functools.partial(experiment.run_chunk, num_updates=size)  # type: ignore[attr-defined]
             if size not in compiled:
                 fn = eqx.filter_vmap(functools.partial(experiment.train_chunk, num_updates=size))
                 compiled[size], seconds = compile_ahead(fn, rs)

@@ -1,0 +1,67 @@
+"""Helpers shared by the benchmark scripts: timing a compiled program, peak memory,
+and writing results as JSON plus a markdown table."""
+
+from __future__ import annotations
+
+import json
+import platform
+import resource
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import jax
+
+RESULTS = Path(__file__).resolve().parent / "results"
+
+
+def machine() -> dict[str, Any]:
+    import os
+
+    return {"jax": jax.__version__, "backend": jax.default_backend(), "cpus": os.cpu_count(),
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}
+
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far (MiB)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def timed(fn: Callable[[], Any], repeats: int = 3) -> float:
+    """Best wall time of `repeats` calls (seconds), after the caller has compiled `fn`."""
+    best = float("inf")
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(fn())
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def in_subprocess(script: str, args: list[str]) -> dict[str, Any]:
+    """Run `script --one ARGS` in a fresh process (so peak memory is per configuration)."""
+    out = subprocess.run([sys.executable, script, "--one", *args], capture_output=True, text=True, check=False)
+    if out.returncode != 0:
+        raise RuntimeError(f"{script} {args} failed:\n{out.stderr[-2000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def write(name: str, data: dict[str, Any], table: list[dict[str, Any]], notes: str = "") -> None:
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / f"{name}.json").write_text(json.dumps({"machine": machine(), **data}, indent=2) + "\n")
+    if table:
+        cols = list(table[0])
+        lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+        for row in table:
+            lines.append("| " + " | ".join(_fmt(row.get(c)) for c in cols) + " |")
+        m = machine()
+        header = f"# {name}\n\nMeasured {m['date']} on {m['cpus']} CPU cores, jax {m['jax']} ({m['backend']}).\n\n"
+        (RESULTS / f"{name}.md").write_text(header + "\n".join(lines) + "\n\n" + notes + "\n")
+
+
+def _fmt(x: Any) -> str:
+    if isinstance(x, float):
+        return f"{x:,.3g}" if abs(x) < 1000 else f"{x:,.0f}"
+    return str(x)

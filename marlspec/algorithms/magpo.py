@@ -1,0 +1,154 @@
+"""MAGPO: Multi-Agent Guided Policy Optimization (paper 001, section 4.2), and CTDS.
+
+- **Guider** mu_phi: the autoregressive joint policy of MAT (`nn.AutoregressivePolicy`,
+  all agents' observations ⊕ global state). It is the *behaviour* policy: it collects the
+  data, so the stored behaviour log-prob is the guider's. Its encoder is the (only) critic.
+- **Learners** pi_theta: decentralized actors on each agent's own observation (plus agent
+  id), parameters shared across agents, with the torso of the spec's `network` section
+  (a GRU for the paper's recurrent learners). They are the *execution* policy.
+- **Update**, every minibatch of every epoch, from the same per-agent GAE advantages:
+  - guider loss, eq. 9-10 (`primitives.gpo.guider_objective`): PPO with the double clip
+    that stops the guider drifting beyond ratio delta from the learner, plus the KL to the
+    learner on the masked steps where it already did; plus entropy bonus and clipped value loss;
+  - learner loss, eqs. 11-12 (`primitives.gpo.learner_objective`): KL(stopgrad mu || pi)
+    (the reference implementation's direction, see REFERENCE_FACTS) plus lambda times PPO
+    clip with the ratio against the behaviour (guider) log-prob.
+  Each loss holds the other network fixed, so one gradient of their sum gives both; the
+  guider and the learner then step with separate Adam optimisers. As in the reference
+  code, both updates use the current parameters of the other network (a simultaneous
+  version of the four steps of section 4.1, whose guider backtracking is replaced by the
+  delta constraint).
+- **CTDS** (Zhao et al. 2024) is the same structure with delta = inf (no double clip, no
+  mask: the teacher is trained by plain PPO) and lambda = 0 (the student only distils).
+
+The agent order of the guider is 0..N-1 when acting and a random permutation per epoch
+during the update (`shuffle_agents`), as in MAT (see `algorithms.mat`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import optax
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from marlspec.algorithms.base import Algorithm, Mode, Trajectory
+from marlspec.algorithms.mat import MATConfig, agent_order, batch_advantages, guider_inputs, guider_logits_values, make_guider
+from marlspec.algorithms.onpolicy import adam, minibatch_epochs, take_envs, unroll_streams
+from marlspec.algorithms.ppo import agent_inputs
+from marlspec.envs.base import EnvInfo, TimeStep
+from marlspec.nn import AutoregressivePolicy, Net, TorsoFactory
+from marlspec.primitives import factorization as fz
+from marlspec.primitives import gpo
+from marlspec.primitives import objectives as obj
+
+
+@dataclasses.dataclass(frozen=True)
+class MAGPOConfig(MATConfig):
+    delta: float = 1.5
+    """Guider-learner ratio bound (eq. 9-10); inf for CTDS."""
+    rl_coef: float = 1.0
+    """lambda, the weight of the learner's PPO term (eq. 11); 0 for CTDS."""
+    kl_direction: gpo.KLDirection = "forward"
+
+
+class GuidedState(eqx.Module):
+    guider: AutoregressivePolicy
+    learner: Net
+    guider_opt: optax.OptState
+    learner_opt: optax.OptState
+
+
+class MAGPO(Algorithm):
+    info: EnvInfo = eqx.field(static=True)
+    config: MAGPOConfig = eqx.field(static=True)
+    make_torso: TorsoFactory = eqx.field(static=True)
+
+    @property
+    def distinct_behaviour(self) -> bool:
+        return True
+
+    def optimizer(self) -> optax.GradientTransformation:
+        c = self.config
+        return adam(c.lr, c.max_grad_norm, c.num_updates * c.epochs * c.num_minibatches if c.anneal_lr else None,
+                    flat=True)
+
+    def learner_inputs(self, obs: Float[Array, "*b N obs"]) -> Array:
+        return jnp.vectorize(lambda o: agent_inputs(o, self.config.agent_id), signature="(n,d)->(n,k)")(obs)
+
+    def init(self, key: PRNGKeyArray) -> GuidedState:
+        k_guider, k_learner = jax.random.split(key)
+        info, n = self.info, self.info.num_agents
+        guider = make_guider(self.config, info, k_guider)
+        learner = Net(self.make_torso, info.obs_dim + (n if self.config.agent_id else 0), info.num_actions, 0.01,
+                      key=k_learner)
+        opt = self.optimizer()
+        return GuidedState(guider, learner, opt.init(eqx.filter(guider, eqx.is_inexact_array)),
+                           opt.init(eqx.filter(learner, eqx.is_inexact_array)))
+
+    def initial_carry(self) -> Float[Array, "N H"]:
+        return jnp.zeros((self.info.num_agents, self.make_torso.hidden_dim), jnp.float32)
+
+    def act(
+        self, state: GuidedState, timestep: TimeStep, carry: Array, key: PRNGKeyArray, mode: Mode, greedy: bool = False,
+    ) -> tuple[Array, Array, dict[str, Array]]:
+        # The learners' recurrent state advances in both modes, so that it matches the
+        # replay from `Trajectory.init_carry` during the update.
+        n = self.info.num_agents
+        carry, out = jax.vmap(state.learner)(carry, self.learner_inputs(timestep.obs), jnp.zeros((n,), bool))
+        if mode == "execution":
+            actions, logp = fz.independent_sample(key, fz.mask_logits(out, timestep.avail_actions), greedy)
+        else:
+            x = guider_inputs(self.config, timestep.obs, timestep.state)
+            actions, logp, _ = state.guider.sample(key, x, timestep.avail_actions, jnp.arange(n), greedy)
+        return actions, carry, {"log_prob": logp}
+
+    def update(self, state: GuidedState, batch: Trajectory, key: PRNGKeyArray) -> tuple[GuidedState, dict[str, Array]]:
+        c = self.config
+        values, adv, targets = batch_advantages(c, state.guider, batch)
+        mask = batch.agent_mask.astype(jnp.float32)
+        optimizer = self.optimizer()
+
+        def loss_fn(nets: tuple[AutoregressivePolicy, Net], idx: Array, order: Array) -> tuple[Array, dict[str, Array]]:
+            guider, learner = nets
+            obs, st, actions, avail, first, log_b, m, a, old_v, tgt = take_envs(
+                (batch.obs, batch.state, batch.actions, batch.avail_actions, batch.first, batch.extras["log_prob"],
+                 mask, adv, values, targets), idx)
+            a = obj.normalize(a, m) if c.normalize_advantages else a
+            g_logits, v = guider_logits_values(c, guider, obs, st, actions, avail, order)
+            _, out = unroll_streams(learner, jnp.take(batch.init_carry, idx, axis=0), self.learner_inputs(obs), first)
+            l_logits = fz.mask_logits(out, avail)
+            log_g, log_l = fz.log_prob(g_logits, actions), fz.log_prob(l_logits, actions)
+            g_loss, surrogate, masked_kl = gpo.guider_objective(
+                g_logits, l_logits, log_g, log_l, log_b, a, c.clip_eps, c.delta)
+            l_loss, kl, rl = gpo.learner_objective(
+                l_logits, g_logits, log_l, log_b, a, c.clip_eps, c.rl_coef, c.kl_direction)
+            ent = obj.masked_mean(fz.entropy(g_logits), m)
+            vl = obj.masked_mean(obj.value_loss(v, old_v, tgt, c.value_clip_eps), m)
+            total = obj.masked_mean(g_loss + l_loss, m) + c.vf_coef * vl - c.ent_coef * ent
+            gap = jax.lax.stop_gradient(log_g - log_l)
+            stats = {
+                "policy_loss": obj.masked_mean(surrogate, m), "value_loss": vl, "entropy": ent,
+                "guider_kl": obj.masked_mean(masked_kl, m),
+                "kl_mask_fraction": obj.masked_mean(gpo.guider_kl_mask(log_g, log_l, c.delta), m),
+                "learner_kl": obj.masked_mean(kl, m), "learner_rl_loss": obj.masked_mean(rl, m),
+                "guider_learner_log_ratio": obj.masked_mean(jnp.abs(gap), m),
+                "learner_entropy": obj.masked_mean(fz.entropy(l_logits), m),
+            }
+            return total, stats
+
+        def step(st: GuidedState, idx: Array, k_epoch: PRNGKeyArray) -> tuple[GuidedState, dict[str, Array]]:
+            order = agent_order(c, k_epoch, self.info.num_agents)
+            nets = (st.guider, st.learner)
+            (g_grads, l_grads), stats = eqx.filter_grad(loss_fn, has_aux=True)(nets, idx, order)
+            g_up, g_opt = optimizer.update(g_grads, st.guider_opt, eqx.filter(st.guider, eqx.is_inexact_array))
+            l_up, l_opt = optimizer.update(l_grads, st.learner_opt, eqx.filter(st.learner, eqx.is_inexact_array))
+            return GuidedState(eqx.apply_updates(st.guider, g_up), eqx.apply_updates(st.learner, l_up), g_opt, l_opt), stats
+
+        new_state, stats = minibatch_epochs(step, state, key, batch.reward.shape[1], c.epochs, c.num_minibatches)
+        metrics = {k: v.mean() for k, v in stats.items()}
+        metrics["value_mean"] = obj.masked_mean(values, mask)
+        return new_state, metrics

@@ -1,0 +1,98 @@
+"""VDN (Sunehag et al. 2018) and QMIX (Rashid et al. 2018): value-based learners whose
+joint value is a mix of per-agent utilities, trained by Q(lambda) regression.
+
+- Agent network: one shared recurrent Q-network on (observation, last action, id).
+- Mixer: `primitives.mixers.vdn` (a sum) or `primitives.mixers.qmix` (monotone, with a
+  state hypernetwork from `marlspec.nn.mixing.Hypernet`).
+- Target: TD(lambda) (`primitives.returns.td_lambda`) on the target mixer of the target
+  utilities at the next greedy actions (double Q-learning: the online network picks
+  them, as PyMARL does by default), hard target copies every N episodes.
+- Acting: epsilon-greedy with a linear schedule; execution is greedy.
+"""
+
+from __future__ import annotations
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+from jaxtyping import Array, Float, PRNGKeyArray
+
+from marlspec.algorithms.base import Mode
+from marlspec.algorithms.off_policy import (
+    OffPolicy,
+    OffPolicyConfig,
+    OffPolicyState,
+    heads,
+    masked_greedy,
+    take,
+    unroll_features,
+)
+from marlspec.envs.base import EnvInfo, TimeStep
+from marlspec.nn import Net, TorsoFactory
+from marlspec.nn.mixing import Hypernet
+from marlspec.primitives import factorization as fz
+from marlspec.primitives import objectives as obj
+from marlspec.primitives.mixers import qmix, vdn
+from marlspec.primitives.returns import td_lambda
+from marlspec.train.replay import Episodes
+
+
+class Learner(eqx.Module):
+    agent: Net
+    """Shared utility network Q_i(tau_i, .)."""
+    mixer: Hypernet | None
+    """QMIX's hypernetwork; None for VDN."""
+
+
+class ValueDecomposition(OffPolicy):
+    info: EnvInfo = eqx.field(static=True)
+    config: OffPolicyConfig = eqx.field(static=True)
+    make_torso: TorsoFactory = eqx.field(static=True)
+    mixer: str = eqx.field(static=True, default="qmix")
+    """`vdn` or `qmix`."""
+
+    def init_params(self, key: PRNGKeyArray) -> tuple[Learner]:
+        c, info = self.config, self.info
+        k1, k2 = jax.random.split(key)
+        agent = Net(self.make_torso, self.input_dim, info.num_actions, 1.0, key=k1)
+        mixer = Hypernet(info.state_dim, info.num_agents, c.mixing_embed, c.hypernet_embed, key=k2) if self.mixer == "qmix" else None
+        return (Learner(agent, mixer),)
+
+    def act(
+        self, state: OffPolicyState, timestep: TimeStep, carry: tuple[Array, Array], key: PRNGKeyArray,
+        mode: Mode, greedy: bool = False,
+    ) -> tuple[Array, tuple[Array, Array], dict[str, Array]]:
+        (learner,) = state.params
+        hidden, last = carry
+        hidden, h = self.step_features(learner.agent, hidden, self.agent_inputs(timestep.obs, last))
+        q = jax.vmap(learner.agent.head)(h)
+        eps = jnp.zeros(()) if greedy else self.epsilon(state)
+        actions = fz.epsilon_greedy(key, q, timestep.avail_actions, eps)
+        return actions, self.next_carry(hidden, actions), {}
+
+    def _mix(self, mixer: Hypernet | None, qs: Float[Array, "L1 N"], ep: Episodes) -> Float[Array, " L1"]:
+        qs = qs * ep.agent_mask.astype(qs.dtype)
+        if mixer is None:
+            return jax.vmap(vdn)(qs)
+        return jax.vmap(lambda q, s: qmix(q, *mixer(s)))(qs, ep.state)
+
+    def episode_td(self, params: tuple[Learner], target: tuple[Learner], ep: Episodes) -> Float[Array, " L"]:
+        """Squared TD(lambda) errors of one episode's joint values."""
+        (learner,), (t_learner,) = params, target
+        c, L = self.config, self.info.max_steps
+        x = self.episode_inputs(ep)
+        q = heads(learner.agent, unroll_features(learner.agent.torso, x))
+        tq = heads(t_learner.agent, unroll_features(t_learner.agent.torso, x))
+        picker = jax.lax.stop_gradient(q) if c.double_q else tq
+        next_q = self._mix(t_learner.mixer, take(tq, masked_greedy(picker, ep.avail_actions)), ep)
+        targets = td_lambda(ep.reward[:L], next_q[1:], ep.terminated[:L], ep.truncated[:L], c.gamma, c.td_lambda)
+        q_tot = self._mix(learner.mixer, take(q, ep.actions), ep)[:L]
+        return (q_tot - jax.lax.stop_gradient(targets)) ** 2
+
+    def loss(
+        self, params: tuple[Learner], target: tuple[Learner], batch: Episodes, key: PRNGKeyArray,
+        alpha: Float[Array, ""],
+    ) -> tuple[Float[Array, ""], dict[str, Array]]:
+        td = jax.vmap(self.episode_td, in_axes=(None, None, 0))(params, target, batch)
+        loss = obj.masked_mean(td, batch.filled.astype(jnp.float32))
+        return loss, {"td_loss": loss}
