@@ -101,9 +101,8 @@ class LayerNorm(eqx.Module):
 
     def __call__(self, x: Float[Array, "*b d"]) -> Float[Array, "*b d"]:
         # Means as matrix products: XLA compiles these much faster than reductions.
-        average = jnp.full((x.shape[-1], 1), 1.0 / x.shape[-1], x.dtype)
-        centred = x - x @ average
-        scale = jax.lax.rsqrt((centred * centred) @ average + 1e-5)
+        centred = x - x.mean(-1, keepdims=True)
+        scale = jax.lax.rsqrt((centred * centred).mean(-1, keepdims=True) + 1e-5)
         return centred * scale * jnp.broadcast_to(self.weight, x.shape) + jnp.broadcast_to(self.bias, x.shape)
 
 
