@@ -68,15 +68,14 @@ class MABrax(Env):
 
     def reset(self, key: PRNGKeyArray) -> tuple[Any, TimeStep]:
         with library_code():
-            _, state = self.raw.reset(key)
-            return state, self._timestep(state, self.raw.get_obs(state), 0.0, False, False)
+            obs, state = self.raw.reset(key)
+        return state, self._timestep(state, obs, 0.0, False, False)
 
     def step(self, key: PRNGKeyArray, state: Any, actions: Float[Array, "N act"]) -> tuple[Any, TimeStep]:
         actions = jnp.clip(actions, self.info.action_low, self.info.action_high)
         act = {a: actions[i, : self.action_sizes[i]] for i, a in enumerate(self.raw.agents)}
         with library_code():
-            _, state, rewards, _, _ = self.raw.step_env(key, state, act)
-            obs = self.raw.get_obs(state)
+            obs, state, rewards, _, _ = self.raw.step_env(key, state, act)
         truncated = state.info["truncation"] > 0
         terminated = (state.done > 0) & ~truncated
         return state, self._timestep(state, obs, rewards["__all__"], terminated, truncated)

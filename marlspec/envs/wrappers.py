@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any
 
 import equinox as eqx
@@ -38,9 +39,9 @@ class AutoReset(eqx.Module):
 
     A reset is computed only when some environment in the batch is done (`lax.cond`
     on `any(done)`), instead of on every step as JaxMARL's `step` does; and when at
-    most an eighth of the batch is done, only those environments are reset (gathered,
-    reset with the keys a full reset would give them, and written back), so the result
-    is the same either way. Under an outer `vmap` (over seeds) the conditions become
+    most 1/64 (else 1/8) of the batch is done, only a batch of that size is reset (the
+    finished environments, gathered, reset with the keys a full reset would give them,
+    and written back), so the result is the same either way. Under an outer `vmap` (over seeds) the conditions become
     batched and JAX evaluates every branch, so these savings apply to single-seed
     programs.
     """
@@ -86,21 +87,26 @@ class AutoReset(eqx.Module):
             merged_ts = eqx.tree_at(fields, ts, tuple(map(pick, fields(fresh_ts), fields(ts))))
             return merged_state, merged_ts
 
-        def reset_few(_: None) -> tuple[Any, TimeStep]:
+        def reset_few(few: int) -> Any:
             # Reset only the (at most `few`) finished environments, with the keys the full
             # reset would give them, and write them back in place: the same result for less.
-            idx = jnp.nonzero(done, size=few, fill_value=self.num_envs)[0]
-            fresh_state, fresh_ts = jax.vmap(self.env.reset)(reset_keys[jnp.minimum(idx, self.num_envs - 1)])
-            put = lambda new, old: old.at[idx].set(new if new.dtype == old.dtype else new.astype(old.dtype), mode="drop")
-            merged_state = jax.tree.map(put, fresh_state, env_state)
-            merged_ts = eqx.tree_at(fields, ts, tuple(map(put, fields(fresh_ts), fields(ts))))
-            return merged_state, merged_ts
+            def reset(_: None) -> tuple[Any, TimeStep]:
+                idx = jnp.nonzero(done, size=few, fill_value=self.num_envs)[0]
+                fresh_state, fresh_ts = jax.vmap(self.env.reset)(reset_keys[jnp.minimum(idx, self.num_envs - 1)])
+                put = lambda new, old: old.at[idx].set(new if new.dtype == old.dtype else new.astype(old.dtype),
+                                                       mode="drop")
+                merged_state = jax.tree.map(put, fresh_state, env_state)
+                merged_ts = eqx.tree_at(fields, ts, tuple(map(put, fields(fresh_ts), fields(ts))))
+                return merged_state, merged_ts
 
-        few = self.num_envs // 8 if self.partial_reset else 0
-        if few >= 1:
-            with_reset = lambda _: jax.lax.cond(jnp.sum(done) <= few, reset_few, reset_all, None)  # noqa: E731
-        else:
-            with_reset = reset_all
+            return reset
+
+        with_reset = reset_all
+        for few in sorted({n for n in (self.num_envs // 8, self.num_envs // 64) if n >= 1} if self.partial_reset
+                          else set(), reverse=True):  # nested: try the smallest batch first
+            with_reset = functools.partial(
+                lambda _, few, otherwise: jax.lax.cond(jnp.sum(done) <= few, reset_few(few), otherwise, None),
+                few=few, otherwise=with_reset)
         new_env_state, new_ts = jax.lax.cond(jnp.any(done), with_reset, lambda _: (env_state, ts), None)
         return AutoResetState(new_env_state, running), self._decorate(new_ts, ts, finished)
 
