@@ -18,10 +18,10 @@ from marlspec.algorithms.ppo import PPO, PPOConfig
 from marlspec.algorithms.value_decomposition import ValueDecomposition
 from marlspec.envs.base import Env, EnvInfo
 from marlspec.envs.coordsum import CoordSum
-from marlspec.envs.matrix import CLIMBING, NONMONOTONIC, MatrixGame, penalty
 from marlspec.envs.host import HostEnv
 from marlspec.envs.jumanji_envs import LBF, RWARE, Connector
 from marlspec.envs.mabrax import MABrax
+from marlspec.envs.matrix import CLIMBING, NONMONOTONIC, MatrixGame, penalty
 from marlspec.envs.mpe import MPE
 from marlspec.envs.pettingzoo import PettingZooEnv
 from marlspec.envs.predator_prey import PredatorPrey

@@ -60,8 +60,6 @@ def test_agent_logits_do_not_depend_on_later_agents_actions(policy, inputs, seed
 def test_sequential_sampling_agrees_with_parallel_evaluation(policy, inputs):
     avail = jnp.ones((N, A), bool).at[:, 0].set(False)
     order = jnp.array([3, 1, 0, 2])
-    keys = jax.random.split(jax.random.PRNGKey(3), 8)
-
     @jax.jit
     def sample_then_evaluate(keys):
         actions, logp, _ = jax.vmap(lambda k: policy.sample(k, inputs, avail, order))(keys)

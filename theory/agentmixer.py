@@ -212,7 +212,7 @@ class BayesianMatrixGame:
         return float(np.max(self.reward) - np.min(self.reward))
 
 
-def ce_gap(game: BayesianMatrixGame, joint: Float[np.ndarray, "S *A"]) -> tuple[float, list[float]]:
+def ce_gap(game: BayesianMatrixGame, joint: Float[np.ndarray, " S *A"]) -> tuple[float, list[float]]:
     """Exact correlated-equilibrium gap of a state-dependent joint distribution.
 
     The mediator draws ``s ~ rho`` and ``a ~ joint(.|s)`` and tells agent ``i``

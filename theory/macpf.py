@@ -72,7 +72,7 @@ def _lse(x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
 
 def soft_q_iteration(
     game: Game, alpha: float, *, tol: float = 1e-13, max_iter: int = 100_000
-) -> tuple[Float[np.ndarray, " S"], Float[np.ndarray, "S *A"]]:
+) -> tuple[Float[np.ndarray, " S"], Float[np.ndarray, " S *A"]]:
     """Soft-optimal ``(V*, Q*)`` of the joint (centralised) maximum-entropy problem.
 
     Iterates ``Q <- r + gamma P V`` with ``V(s) = alpha log sum_a exp(Q(s,a)/alpha)``
@@ -93,7 +93,7 @@ def soft_q_iteration(
     return v, q
 
 
-def soft_value_of_boltzmann(q: Float[np.ndarray, "S *A"], alpha: float, n_agents: int) -> np.ndarray:
+def soft_value_of_boltzmann(q: Float[np.ndarray, " S *A"], alpha: float, n_agents: int) -> np.ndarray:
     """``V_jt(s) = alpha log sum_a exp(Q_jt(s, a)/alpha)``, the normaliser in eq. 6."""
     axes = tuple(range(1, n_agents + 1))
     return alpha * logsumexp(np.asarray(q) / alpha, axis=axes)
@@ -105,7 +105,7 @@ def soft_value_of_boltzmann(q: Float[np.ndarray, "S *A"], alpha: float, n_agents
 
 
 def conditional_soft_qs(
-    q_jt: Float[np.ndarray, "S *A"], alpha: float, alphas: Sequence[float], *, scale: bool = True
+    q_jt: Float[np.ndarray, " S *A"], alpha: float, alphas: Sequence[float], *, scale: bool = True
 ) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """The conditional soft utilities ``Q_i(s, a_<i, a_i)`` and ``V_i(s, a_<i)`` of eq. 6.
 
@@ -152,7 +152,7 @@ def eq6_rhs(
     v_jt: Float[np.ndarray, " S"],
     alpha: float,
     alphas: Sequence[float],
-) -> Float[np.ndarray, "S *A"]:
+) -> Float[np.ndarray, " S *A"]:
     """Right-hand side of eq. 6: ``sum_i (alpha/alpha_i)[Q_i - V_i] + V_jt``, as a joint table."""
     n = len(qs)
     total = np.asarray(v_jt, dtype=np.float64).reshape((-1,) + (1,) * n)
@@ -167,7 +167,7 @@ def fop_eq2_rhs(
     v_jt: Float[np.ndarray, " S"],
     alpha: float,
     alphas: Sequence[float],
-) -> Float[np.ndarray, "S *A"]:
+) -> Float[np.ndarray, " S *A"]:
     """Right-hand side of FOP eq. 2 (MACPF eq. 2): ``sum_i (alpha/alpha_i)[Q_i(s,a_i) - V_i(s)] + V_jt``.
 
     ``q_ind[i]`` has shape ``[S, A_i]`` and ``V_i = alpha_i log sum exp(Q_i/alpha_i)``.
@@ -182,7 +182,7 @@ def fop_eq2_rhs(
     return total
 
 
-def additive_residual(q_jt: Float[np.ndarray, "S *A"]) -> float:
+def additive_residual(q_jt: Float[np.ndarray, " S *A"]) -> float:
     """Sup-norm distance of ``Q_jt`` from the additive tables ``c(s) + sum_i u_i(s, a_i)``.
 
     Computed with the two-way (n-way) ANOVA projection: the additive part is the
@@ -232,7 +232,7 @@ class CFSPIResult:
 
 def conditional_soft_policy_iteration(
     game: Game,
-    init_joint: Float[np.ndarray, "S *A"],
+    init_joint: Float[np.ndarray, " S *A"],
     alpha: float,
     alphas: Sequence[float] | None = None,
     *,
@@ -352,8 +352,8 @@ def ivt_product_for_target(table: Float[np.ndarray, "*A"], target: float) -> tup
 
 
 def independent_counterpart(
-    game: Game, dep_joint: Float[np.ndarray, "S *A"]
-) -> tuple[Float[np.ndarray, "S *A"], list[dict[str, object]]]:
+    game: Game, dep_joint: Float[np.ndarray, " S *A"]
+) -> tuple[Float[np.ndarray, " S *A"], list[dict[str, object]]]:
     """MACPF Theorem 2: an independent joint policy with the same (plain) value.
 
     For every state ``s``, pick a product policy ``x_s`` with

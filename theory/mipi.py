@@ -141,7 +141,7 @@ def mi_evaluate(
     plus: Sequence[np.ndarray],
     prior: Sequence[np.ndarray],
     alpha: float,
-) -> tuple[Float[np.ndarray, " S"], Float[np.ndarray, "S *A"]]:
+) -> tuple[Float[np.ndarray, " S"], Float[np.ndarray, " S *A"]]:
     """Exact fixed point of the MI-regularised Bellman operator of eq. 5 (Lemma 1).
 
     ``V(s) = E_pi[Q(s,u) - alpha sum_i log(pi_i(u_i|s)/pibar_i(u_i|s_i^+))]`` and
@@ -165,7 +165,7 @@ def mi_optimal(
     *,
     tol: float = 1e-13,
     max_iter: int = 100_000,
-) -> tuple[Float[np.ndarray, " S"], Float[np.ndarray, "S *A"]]:
+) -> tuple[Float[np.ndarray, " S"], Float[np.ndarray, " S *A"]]:
     """Optimal regularised ``(V*, Q*)`` over *all* joint policies (centralised reference).
 
     For a product policy the regulariser equals ``KL(pi_jt || prod_i pibar_i)``.

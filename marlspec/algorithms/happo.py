@@ -25,10 +25,17 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
-from jaxtyping import Array, Float, PRNGKeyArray
+from jaxtyping import Array, PRNGKeyArray
 
 from marlspec.algorithms.base import Algorithm, Mode, Trajectory
-from marlspec.algorithms.onpolicy import adam, agent_advantages, critic_values, minibatch_epochs, take_envs, unroll_streams
+from marlspec.algorithms.onpolicy import (
+    adam,
+    agent_advantages,
+    critic_values,
+    minibatch_epochs,
+    take_envs,
+    unroll_streams,
+)
 from marlspec.algorithms.ppo import PPO, PPOConfig
 from marlspec.envs.base import EnvInfo, TimeStep
 from marlspec.nn import Net, TorsoFactory

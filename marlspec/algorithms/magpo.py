@@ -36,7 +36,14 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from marlspec.algorithms.base import Algorithm, Mode, Trajectory
-from marlspec.algorithms.mat import MATConfig, agent_order, batch_advantages, guider_inputs, guider_logits_values, make_guider
+from marlspec.algorithms.mat import (
+    MATConfig,
+    agent_order,
+    batch_advantages,
+    guider_inputs,
+    guider_logits_values,
+    make_guider,
+)
 from marlspec.algorithms.onpolicy import adam, minibatch_epochs, take_envs, unroll_streams
 from marlspec.algorithms.ppo import agent_inputs
 from marlspec.envs.base import EnvInfo, TimeStep

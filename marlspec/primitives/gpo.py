@@ -87,7 +87,11 @@ def guider_surrogate(
         -min(r A, clip(clip(mu/pi, 1/delta, delta) pi/mu_old, 1-eps, 1+eps) A),   r = mu/mu_old.
 
     The inner clip stops the gradient once the advantage would push the guider more than
-    a factor delta away from the learner. `delta = inf` recovers PPO's clip (CTDS's teacher).
+    a factor delta away from the learner, provided the outer clip is not already at its
+    floor/ceiling: that holds whenever the behaviour guider mu_old lay inside the closed
+    delta box around pi. If mu_old/pi > delta, PPO's min can select r A and the gradient
+    keeps pushing (counterexample and test: theory/THEOREMS.md, "Primitive cross-checks").
+    `delta = inf` recovers PPO's clip (CTDS's teacher).
     """
     ratio = jnp.exp(log_guider - log_behaviour)
     clipped = jnp.clip(double_clip_ratio(log_guider, log_learner, log_behaviour, delta), 1.0 - clip_eps, 1.0 + clip_eps)

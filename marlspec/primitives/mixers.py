@@ -89,5 +89,45 @@ def fop_igo(
 
     with w_i(s) = alpha / alpha_i >= 0 produced by an attention network. `qs` holds
     Q_i at the taken actions and `q_all` the full utilities that define V_i.
+
+    V_i uses the single temperature `alpha`, as FOP's code does (REFERENCE_FACTS). The
+    paper's eq. 2 defines V_i = alpha_i logsumexp(Q_i / alpha_i) with each agent's own
+    temperature. The two agree when every alpha_i = alpha. Otherwise, with
+    w_i = alpha / alpha_i, eq. 2 exceeds this mixer by the action-independent amount
+    sum_i w_i (alpha logsumexp(Q_i/alpha) - alpha_i logsumexp(Q_i/alpha_i)), which a
+    learned V(s) can absorb (tests/theory/test_primitives_vs_tabular.py).
     """
     return jnp.sum(weights * (qs - soft_value(q_all, avail, alpha))) + v_state
+
+
+def conditional_soft_mix(
+    qs: Float[Array, " N"],
+    q_all: Float[Array, "N A"],
+    avail: Bool[Array, "N A"],
+    k: Float[Array, " N"],
+    b: Float[Array, ""],
+    alpha: Float[Array, ""] | float,
+    present: Float[Array, " N"] | None = None,
+) -> Float[Array, ""]:
+    """MACPF's eq. 6 on the linear hypernetwork mixer's weights:
+
+        Q_jt = sum_i (alpha / alpha_i) [Q_i(a_i | s, a_<i) - V_i(s, a_<i)] + V_jt(s),
+        V_i  = alpha_i log sum_{a_i} exp(Q_i(. | s, a_<i) / alpha_i),
+
+    with alpha / alpha_i = k_i(s) >= 0 (the weights of `linear_hypernet_coefficients`, as FOP's
+    eq. 2 reads its mixing weights) and V_jt(s) = b(s). Written with u_i = k_i Q_i, each term is
+    u_i(a_i) - alpha log sum exp(u_i / alpha) = alpha log softmax(u_i / alpha)[a_i], so
+
+        Q_jt = alpha sum_i log pi_i(a_i | s, a_<i) + V_jt(s),   pi_i = softmax(k_i Q_i / alpha).
+
+    Without V_i(s, a_<i), which depends on the earlier agents' actions and so cannot be absorbed
+    by b(s), the split of Q_jt between agents is not determined (any function of a_<i can move
+    between Q_{i-1} and Q_i); with it, the split is eq. 6's and a perfect fit makes the product of
+    the pi_i the Boltzmann distribution of Q_jt at temperature alpha (the joint of Theorem 1).
+    `qs` holds Q_i at the taken actions and `q_all` every action's (row i conditioned on a_<i).
+    For independent utilities V_i depends on s alone, and the form spans the same functions as
+    `linear_hypernet`. Agents with `present` 0 contribute nothing."""
+    u_all = k[:, None] * q_all
+    v = alpha * jax.nn.logsumexp(jnp.where(avail, u_all / alpha, NEG), axis=-1)
+    terms = k * qs - v
+    return jnp.sum(terms if present is None else terms * present) + b

@@ -18,7 +18,7 @@ SEEDS = [0, 1, 2, 3, 4]
 
 
 def train(spec_text: str, tmp_path) -> dict:
-    spec = parse_spec(spec_text + f"\nlog: {{progress: false, plot: false}}\n", overrides=[f"train.seeds={SEEDS}"])
+    spec = parse_spec(spec_text + "\nlog: {progress: false, plot: false}\n", overrides=[f"train.seeds={SEEDS}"])
     rundir = run(spec, tmp_path / spec.name)
     summary = json.loads((rundir.path / "summary.json").read_text())
     print(spec.name, summary["final_return_per_seed"], f"sps={summary['sps']:.0f}")
