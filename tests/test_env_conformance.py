@@ -192,6 +192,10 @@ def test_auto_reset_keeps_the_final_observation(run):
         np.testing.assert_array_equal(final[~done], now[~done])
         differs = np.any((final != now).reshape(*done.shape, -1), axis=-1)
         assert differs[done].all(), f"{key_final} must be the last observation, not the next episode's first"
+    # the last step's action mask is kept too (a bootstrap max over next actions needs it)
+    final_avail = traj.info["final_avail_actions"]
+    assert final_avail.dtype == traj.avail_actions.dtype and final_avail.shape == traj.avail_actions.shape
+    np.testing.assert_array_equal(final_avail[~done], traj.avail_actions[~done])
     # returns and lengths of finished episodes are counted from the episode's own steps
     s_idx, t_idx, e_idx = np.nonzero(done)
     for s, t, e in zip(s_idx, t_idx, e_idx, strict=True):

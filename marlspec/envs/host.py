@@ -95,7 +95,7 @@ def _seed(key: PRNGKeyArray) -> np.random.Generator:
 
 class HostAutoReset:
     """`num_envs` host environments that restart when an episode ends (the host twin of
-    `AutoReset`; the same `info` keys: `final_obs`, `final_state`, `episode_return`,
+    `AutoReset`; the same `info` keys: `final_obs`, `final_state`, `final_avail_actions`, `episode_return`,
     `episode_length`, plus the environment's own).
 
     With `auto_reset=False` (evaluation) a finished environment is not stepped again:
@@ -126,6 +126,7 @@ class HostAutoReset:
         info = {k: np.stack([s.info[k] for s in finals]) for k in finals[0].info}
         info["final_obs"] = np.stack([s.obs for s in finals]).astype(np.float32)
         info["final_state"] = np.stack([s.state for s in finals]).astype(np.float32)
+        info["final_avail_actions"] = np.stack([s.avail_actions for s in finals]).astype(bool)
         info["episode_return"] = self._ret.copy()
         info["episode_length"] = self._len.copy()
         return info

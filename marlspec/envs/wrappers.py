@@ -33,8 +33,9 @@ class AutoReset(eqx.Module):
 
     After a step that ends an episode, the returned `TimeStep` carries the *first*
     observation of the next episode in `obs`/`state`, and the last observation of the
-    finished one in `info["final_obs"]` / `info["final_state"]`, so that truncated
-    episodes can bootstrap from it. `info["episode_return"]` and
+    finished one in `info["final_obs"]` / `info["final_state"]` /
+    `info["final_avail_actions"]`, so that truncated episodes can bootstrap from it
+    (a max over the next actions must use the finished episode's last mask). `info["episode_return"]` and
     `info["episode_length"]` hold the finished episode's totals where `done` is true.
 
     A reset is computed only when some environment in the batch is done (`lax.cond`
@@ -115,6 +116,7 @@ class AutoReset(eqx.Module):
         info = dict(ts.info)
         info["final_obs"] = last.obs
         info["final_state"] = last.state
+        info["final_avail_actions"] = last.avail_actions
         info["episode_return"] = finished.ret
         info["episode_length"] = finished.length
         return eqx.tree_at(lambda t: t.info, ts, info)

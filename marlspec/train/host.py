@@ -104,7 +104,7 @@ def host_rollout(
             obs=seen.obs, state=seen.state, avail_actions=seen.avail_actions, agent_mask=seen.agent_mask,
             actions=actions, reward=after.reward, terminated=after.terminated, truncated=after.truncated,
             next_obs=after.info["final_obs"], next_state=after.info["final_state"],
-            next_avail_actions=after.avail_actions, first=first, extras=extras, init_carry=carry,
+            next_avail_actions=after.info["final_avail_actions"], first=first, extras=extras, init_carry=carry,
         )
 
     traj = jax.vmap(trajectory)(seen, actions, extras, after, firsts, actors.carry)

@@ -65,7 +65,7 @@ def rollout(
         obs=seen.obs, state=seen.state, avail_actions=seen.avail_actions, agent_mask=seen.agent_mask,
         actions=actions, reward=after.reward, terminated=after.terminated, truncated=after.truncated,
         next_obs=after.info["final_obs"], next_state=after.info["final_state"],
-        next_avail_actions=after.avail_actions, first=first, extras=extras, init_carry=actors.carry,
+        next_avail_actions=after.info["final_avail_actions"], first=first, extras=extras, init_carry=actors.carry,
     )
     episodes = {"done": after.done, "episode_return": after.info["episode_return"],
                 "episode_length": after.info["episode_length"]}
