@@ -1,4 +1,10 @@
-"""Learning-curve plots: one thin line per seed, the mean, and a 95% bootstrap CI band."""
+"""Learning-curve plots: one thin line per seed, the mean, and a 95% bootstrap CI band.
+
+The interval is a plain percentile bootstrap of the mean over seeds. rliable would be the
+natural library for it, but rliable 1.2 does not import with the current arch (7.2) and
+pandas (3.x) releases (a TypeError inside arch's `deprecate_kwarg`, seen 2026-11-29), so it
+is not a dependency; `marl_eval.json` in every run directory is in the layout its users load.
+"""
 
 from __future__ import annotations
 
