@@ -53,36 +53,36 @@ The JSON file holds every seed's returns and MACPF's dependent joint-policy tabl
 
 ## Reading the results
 
-- **Penalty game, k = -100: no method reaches the optimum.** MACPF included (0/10; the issue's
-  target was 9/10). All four settle on the safe joint action (1, 1). For MACPF the cause is
-  visible in the learned networks (diagnosed on seed 1): the dependent critic fits the payoff
-  table well (Q_jt^dep(0, 2) = 9.8, (1, 1) = 2.4, (0, 0) = -102), and agent 1's dependent
-  utility does prefer the complementary action given a_0, but agent 0's dependent utility
-  Q_0^dep(a_0) is not the soft maximum over agent 1's replies (what the chain-rule
-  factorization of eq. 6 needs): with the state-only linear mixer
-  Q_jt = k_0 Q_0(a_0) + k_1 Q_1(a_1 | a_0) + b the split between the two terms is not
-  identified, and regression leaves in Q_0(a_0) the behaviour-weighted mean payoff of a_0.
-  Under early uniform exploration the optimum rows average (-100 + 0 + 10) / 3 = -30 against
-  2/3 for the safe row, so agent 0's dependent policy leaves actions 0 and 2 and nothing brings
-  it back. (The learned mixer weights also grow to k ~ 25-46 with alpha = 1 -> 0.5, which keeps
-  the per-agent policies soft; a smaller alpha, 0.1 -> 0.01, makes them sharp sooner and ends
-  in the same safe action.) The decentralized execution policies never miscoordinate here.
-- **Non-monotonic game:** VDN and QMIX end in the zero block in 9/10 and 8/10 seeds, as the
-  literature reports. MACPF's dependent joint policy reaches 8 in 4/10 seeds and otherwise stays
-  in the zero block, while the independent execution policies miscoordinate (-12) in those 6
-  seeds: at alpha = 0.5 the learned policies are still soft, and the greedy independent actions
-  need not match the dependent policy's mode.
-- **Penalty game, k = 0** (two optima and no miscoordination trap: closer to how the paper
-  describes its Figure 4 game, whose payoffs it does not give). MACPF's dependent policy does
-  what the paper's Figure 4c shows: it reaches 10 in 10/10 seeds and its joint distribution
-  covers both optima in 10/10. Its independent execution policies, however, reach 10 in only
-  2/10 seeds and miscoordinate (0) in 8/10, while FOP, QMIX and VDN reach 10 in 10/10, 10/10
-  and 9/10. The independent critic is an additive (state-only linear) fit to data from a
-  dependent policy that plays (0, 2) and (2, 0) about equally often, so both agents' independent
-  utilities end nearly symmetric between actions 0 and 2, and their greedy actions need not
-  be complementary. Theorem 2 says a matching independent policy exists;
-  learning pi^ind from the same batch, as the paper prescribes, does not find it here. The
-  value-based and FOP learners break the symmetry through their own greedy data instead.
+MACPF rows: specs/matrix/macpf_penalty.yaml with `mixing: eq6` (the paper's eq. 6,
+`primitives.mixers.conditional_soft_mix`) and one gradient step per collected episode
+(`train_steps: 8`). The FOP, QMIX and VDN rows are the earlier runs (one step per 8 episodes).
+
+- **Why MACPF used to fail on k = -100.** The authors' code mixes Q_jt = sum_i k_i(s) Q_i + b(s)
+  with alpha_i = alpha. Eq. 6 has, besides the weights alpha / alpha_i, the terms
+  -V_i(s, a_<i); they depend on the earlier agents' actions, so b(s) cannot absorb them, and
+  without them the split of Q_jt between Q_0(a_0) and Q_1(a_1 | a_0) is undetermined: the
+  regression leaves in Q_0 the behaviour-weighted mean payoff of a_0 ((-100 + 0 + 10) / 3 under
+  uniform exploration) instead of the soft maximum over agent 1's replies. The exact tabular
+  iteration (theory/macpf.py) with that "expected" marginalisation ends on (1, 1) at every
+  alpha <= 1, with the soft one on the two optima 50/50 after one step. The free scale of
+  k_i(s) (25-46 learned) also raised the agents' effective temperature k_i alpha to ~15, where
+  even the exact soft-optimal joint policy prefers agent 0's safe row.
+- **Penalty game, k = -100, eq. 6 mixing.** The greedy dependent policy reaches 10 in 7/10
+  seeds (0/10 before), but it settles on ONE optimum: once it commits, the other optimum's
+  cell is visited about once in (epsilon / 3)^2 joint actions and its value is never learned,
+  so the learned joint policy does not cover both optima (0/10). Execution (independent
+  policies) reaches 10 in 4/10 seeds: the target (>= 9/10) is not reached.
+- **Penalty game, k = 0, eq. 6 mixing.** The dependent policy is the tabular soft-optimal one
+  (10/10 at 10, both optima with 39-61% each in 10/10 seeds: Figure 4c), yet the independent
+  policies reach 10 in 1/10 seeds and miscoordinate (0) in 9/10. This is what eqs. 17 and 19
+  give: the independent critic is an additive fit to data of a dependent policy that plays
+  (0, 2) and (2, 0) equally, whose least-squares solution is symmetric in actions 0 and 2
+  (weighted exact fit: u_i = (2.8, -1.3, 2.8)), so the Boltzmann independent policies are
+  50/50 and earn 5 in expectation at k = 0 and -45 at k = -100. Theorem 2's deterministic
+  counterpart (value 10) exists, but nothing in the losses selects it; the independent policy
+  reaches an optimum only when the dependent one has collapsed onto a single optimum.
+- **Non-monotonic game** (earlier runs, linear mixing): VDN and QMIX end in the zero block in
+  9/10 and 8/10 seeds, as the literature reports; MACPF's dependent policy reached 8 in 4/10.
 """
 
 

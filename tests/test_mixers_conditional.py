@@ -87,6 +87,38 @@ def test_fop_igo_matches_its_formula_and_soft_value():
     np.testing.assert_allclose(weights.sum(), 2.0, rtol=1e-5)  # each head's softmax sums to 1
 
 
+def test_conditional_soft_mix_is_eq6_and_its_joint_is_boltzmann():
+    """MACPF eq. 6 with alpha / alpha_i = k_i: sum_i k_i [Q_i - V_i] + b with V_i at temperature
+    alpha / k_i; a two-agent table of conditional utilities then gives Q_jt whose Boltzmann
+    distribution at alpha is the chain-rule product of the agents' softmax(k_i Q_i / alpha)."""
+    rng = np.random.default_rng(1)
+    alpha, b = 0.4, jnp.asarray(0.7)
+    k = np.array([0.5, 2.0])
+    q0 = rng.normal(size=A)  # agent 0: Q_0(a_0)
+    q1 = rng.normal(size=(A, A))  # agent 1: Q_1(a_1 | a_0), row a_0
+    avail = jnp.ones((2, A), bool)
+    table = np.zeros((A, A))
+    for a0, a1 in itertools.product(range(A), range(A)):
+        q_all = jnp.asarray(np.stack([q0, q1[a0]]), jnp.float32)
+        qs = jnp.asarray([q0[a0], q1[a0, a1]], jnp.float32)
+        table[a0, a1] = mixers.conditional_soft_mix(qs, q_all, avail, jnp.asarray(k, jnp.float32), b, alpha)
+        alphas = alpha / k
+        v = [alphas[0] * np.log(np.exp(q0 / alphas[0]).sum()), alphas[1] * np.log(np.exp(q1[a0] / alphas[1]).sum())]
+        want = k[0] * (q0[a0] - v[0]) + k[1] * (q1[a0, a1] - v[1]) + 0.7
+        assert table[a0, a1] == pytest.approx(want, rel=1e-4, abs=1e-4)
+    boltzmann = np.exp(table / alpha) / np.exp(table / alpha).sum()
+    p0 = np.exp(k[0] * q0 / alpha) / np.exp(k[0] * q0 / alpha).sum()
+    p1 = np.exp(k[1] * q1 / alpha) / np.exp(k[1] * q1 / alpha).sum(-1, keepdims=True)
+    np.testing.assert_allclose(boltzmann, p0[:, None] * p1, rtol=1e-4, atol=1e-6)
+    np.testing.assert_allclose(alpha * np.log(np.exp(table / alpha).sum()), 0.7, rtol=1e-4)  # V_jt = b(s)
+    # An absent agent contributes nothing.
+    present = jnp.asarray([1.0, 0.0])
+    q_all = jnp.asarray(np.stack([q0, q1[0]]), jnp.float32)
+    got = mixers.conditional_soft_mix(q_all[:, 0], q_all, avail, jnp.asarray(k, jnp.float32), b, alpha, present)
+    want = k[0] * q0[0] - alpha * np.log(np.exp(k[0] * q0 / alpha).sum()) + 0.7
+    assert float(got) == pytest.approx(want, rel=1e-4)
+
+
 # ------------------------------------------------------------------ conditional
 
 

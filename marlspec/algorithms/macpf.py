@@ -37,7 +37,7 @@ from marlspec.nn import Net, TorsoFactory
 from marlspec.nn.mixing import DependencyCorrection, Hypernet
 from marlspec.primitives import factorization as fz
 from marlspec.primitives import objectives as obj
-from marlspec.primitives.mixers import linear_hypernet
+from marlspec.primitives.mixers import conditional_soft_mix, linear_hypernet, linear_hypernet_coefficients
 from marlspec.train.replay import Episodes
 
 sg = jax.lax.stop_gradient
@@ -106,9 +106,37 @@ class MACPF(OffPolicy):
         return actions, self.next_carry(hidden, actions), {}
 
     # ------------------------------------------------------------------ losses
-    def _mix(self, mixer: Hypernet, qs: Float[Array, "L1 N"], ep: Episodes) -> Float[Array, " L1"]:
-        present = ep.agent_mask.astype(qs.dtype)
-        return jax.vmap(lambda q, s: linear_hypernet(q, *mixer(s)))(qs * present, ep.state)
+    def _weights(self, mixer: Hypernet, ep: Episodes) -> Float[Array, "L1 N"]:
+        """The mixer's per-agent weights k_i(s) (= alpha / alpha_i of eq. 6), with absent agents at 0."""
+        k = jax.vmap(lambda s: linear_hypernet_coefficients(*mixer(s))[0])(ep.state)
+        return k * ep.agent_mask.astype(k.dtype)
+
+    def _mix(
+        self, mixer: Hypernet, q_all: Float[Array, "L1 N A"], actions: Array, ep: Episodes, alpha: Float[Array, ""],
+    ) -> Float[Array, " L1"]:
+        """Q_jt from the utilities of every action (row i conditioned on a_<i for dependent ones)
+        at the joint `actions`: eq. 6's form (`conditional_soft_mix`) or, with `mixing: linear`,
+        the authors' code's sum_i k_i(s) Q_i + b(s) (`linear_hypernet`)."""
+        present = ep.agent_mask.astype(q_all.dtype)
+        qs = take(q_all, actions)
+        if self.config.mixing == "linear":
+            return jax.vmap(lambda q, s: linear_hypernet(q, *mixer(s)))(qs * present, ep.state)
+
+        def one(q: Array, qa: Array, av: Array, s: Array, m: Array) -> Array:
+            k, b = linear_hypernet_coefficients(*mixer(s))
+            return conditional_soft_mix(q, qa, av, k * m, b, alpha, m)
+
+        return jax.vmap(one)(qs, q_all, ep.avail_actions, ep.state, present)
+
+    def _actor_utilities(self, mixer: Hypernet, q_all: Float[Array, "L1 N A"], ep: Episodes) -> Float[Array, "L1 N A"]:
+        """What agent i's soft policy improvement (eqs. 18-19) compares at temperature alpha:
+        Q_i itself with `mixing: linear` (alpha_i = alpha, as the authors' code); with eq. 6's
+        mixing, Q_i at agent i's own temperature alpha_i = alpha / k_i(s), i.e. k_i(s) Q_i at
+        alpha (the target pi_i = softmax(k_i Q_i / alpha) that makes eq. 6 hold). The mixer
+        is held fixed here."""
+        if self.config.mixing == "linear":
+            return q_all
+        return sg(self._weights(mixer, ep))[..., None] * q_all
 
     def episode_terms(
         self, params: tuple[Actor, Critic], target: tuple[Actor, Critic], ep: Episodes, key: PRNGKeyArray,
@@ -133,10 +161,10 @@ class MACPF(OffPolicy):
         # Independent side: J^ind (eq. 19) and L^ind (eq. 17), next actions a' ~ pi^ind.
         a_ind = jax.random.categorical(k_ind, sg(logits)).astype(jnp.int32)
         log_pi_ind = (fz.log_prob(sg(logits), a_ind) * present).sum(-1)
-        target_ind = soft_target(self._mix(t_critic.mixer, take(tq_ind, a_ind), ep), log_pi_ind)
+        target_ind = soft_target(self._mix(t_critic.mixer, tq_ind, a_ind, ep, alpha), log_pi_ind)
         terms = {
-            "actor_ind": obj.soft_actor_loss(logits, q_ind, alpha)[:L],
-            "critic_ind": (self._mix(critic.mixer, take(q_ind, ep.actions), ep)[:L] - target_ind) ** 2,
+            "actor_ind": obj.soft_actor_loss(logits, self._actor_utilities(critic.mixer, q_ind, ep), alpha)[:L],
+            "critic_ind": (self._mix(critic.mixer, q_ind, ep.actions, ep, alpha)[:L] - target_ind) ** 2,
         }
         if actor.correction is None or critic.correction is None or t_critic.correction is None:
             return terms
@@ -150,10 +178,11 @@ class MACPF(OffPolicy):
         q_dep_sampled = q_ind + jax.vmap(c_dep)(h_q, a_dep)  # the critic is held fixed in the actor loss
         log_pi_dep = (fz.log_prob(sg(dep_logits), a_dep) * present).sum(-1)
         tq_dep = tq_ind + jax.vmap(tc_dep)(th_q, a_dep)
-        target_dep = soft_target(self._mix(t_critic.mixer, take(tq_dep, a_dep), ep), log_pi_dep)
+        target_dep = soft_target(self._mix(t_critic.mixer, tq_dep, a_dep, ep, alpha), log_pi_dep)
         q_dep = sg(q_ind) + jax.vmap(c_dep)(sg(h_q), ep.actions)  # L^dep (eq. 16) trains c^dep and the mixer
-        terms["actor_dep"] = obj.soft_actor_loss(dep_logits, q_dep_sampled, alpha)[:L]
-        terms["critic_dep"] = (self._mix(critic.mixer, take(q_dep, ep.actions), ep)[:L] - target_dep) ** 2
+        q_actor = self._actor_utilities(critic.mixer, q_dep_sampled, ep)
+        terms["actor_dep"] = obj.soft_actor_loss(dep_logits, q_actor, alpha)[:L]
+        terms["critic_dep"] = (self._mix(critic.mixer, q_dep, ep.actions, ep, alpha)[:L] - target_dep) ** 2
         return terms
 
     def losses(

@@ -55,6 +55,9 @@ class OffPolicyConfig:
     hypernet_embed: int = 64
     dependency_embed: int = 64
     attention_heads: int = 4
+    mixing: str = "eq6"
+    """MACPF's mixing of the per-agent utilities: "eq6" (`mixers.conditional_soft_mix`) or
+    "linear" (`mixers.linear_hypernet`, the authors' code)."""
     normalize_state: bool = True
 
 

@@ -144,6 +144,12 @@ class MACPFSpec(SoftSpec):
     kind: Literal["macpf"] = "macpf"
     dependency_embed: int = Field(64, ge=1)
     """Width of the dependency corrections' action embedding."""
+    mixing: Literal["eq6", "linear"] = "eq6"
+    """How the one linear hypernetwork mixer (eqs. 14-15) combines the utilities. `eq6`: the
+    paper's eq. 6, sum_i k_i(s) [Q_i - V_i(s, a_<i)] + b(s) with k_i = alpha / alpha_i, so each
+    agent improves its policy at alpha_i = alpha / k_i(s). `linear`: the authors' code,
+    sum_i k_i(s) Q_i + b(s) with alpha_i = alpha, which leaves the split of Q_jt between the
+    dependent utilities undetermined (benchmarks/results/macpf_matrix.md)."""
 
 
 class MACPFControlSpec(MACPFSpec):
