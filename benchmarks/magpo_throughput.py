@@ -1,4 +1,4 @@
-"""MAGPO's training throughput on CoordSum 5x20-80 beside MAPPO's and beside the
+"""MAGPO's training throughput on CoordSum 5x20-80 and LBF beside MAPPO's and beside the
 environment alone, measured in one process per configuration.
 
     python benchmarks/magpo_throughput.py          # writes results/magpo_throughput.{json,md}
@@ -27,6 +27,20 @@ sys.path.insert(0, str(ROOT))
 from benchmarks._common import in_subprocess, peak_rss_mb, timed, write  # noqa: E402
 
 
+def lbf_spec_text(algorithm: str, steps: int, seeds: list[int]) -> tuple[str, list[str]]:
+    """specs/magpo_lbf.yaml (LBF 8x8-2p-2f-coop, 64 envs x 128 steps) with the algorithm switched
+    the way benchmarks/coordsum_table.py switches it."""
+    import yaml
+
+    base = yaml.safe_load((ROOT / "specs" / "magpo_lbf.yaml").read_text())
+    algo = dict(base["algorithm"], kind=algorithm)
+    for key in {"magpo": (), "mappo": ("delta", "rl_coef", "joint_policy")}[algorithm]:
+        algo.pop(key, None)
+    base.update(algorithm=algo, name=f"{algorithm}_lbf", log={"progress": False, "checkpoint": False, "plot": False})
+    base["train"].update(total_env_steps=steps, seeds=seeds)
+    return yaml.safe_dump(base, sort_keys=False), []
+
+
 def one(algorithm: str, n_seeds: int, task: str = "5x20-80") -> dict:
     from benchmarks.coordsum_table import spec_text
     from marlspec.compile import compile as compile_spec
@@ -35,7 +49,10 @@ def one(algorithm: str, n_seeds: int, task: str = "5x20-80") -> dict:
     from marlspec.train.runner import compile_ahead, init_states
 
     seeds = list(range(n_seeds))
-    text, overrides = spec_text(task, algorithm, 32 * 128 * 4, seeds, [])
+    if task == "lbf":
+        text, overrides = lbf_spec_text(algorithm, 64 * 128 * 4, seeds)
+    else:
+        text, overrides = spec_text(task, algorithm, 32 * 128 * 4, seeds, [])
     exp = compile_spec(parse_spec(text, "<throughput>", overrides))
     wrapped, info, num_envs, rollout = exp.train_env, exp.env.info, exp.num_envs, exp.rollout_length
 
@@ -74,23 +91,29 @@ def main() -> None:
             row = in_subprocess(__file__, [algorithm, str(n_seeds)])
             print(json.dumps(row), f"({time.time() - t0:.0f}s)", flush=True)
             rows.append(row)
-    mappo = {r["seeds"]: r["train_sps"] for r in rows if r["algorithm"] == "mappo"}
+    for algorithm in ("mappo", "magpo"):
+        t0 = time.time()
+        row = in_subprocess(__file__, [algorithm, "1", "lbf"])
+        print(json.dumps(row), f"({time.time() - t0:.0f}s)", flush=True)
+        rows.append(row)
+    mappo = {(r["task"], r["seeds"]): r["train_sps"] for r in rows if r["algorithm"] == "mappo"}
     for r in rows:
-        r["over_mappo"] = r["train_sps"] / mappo[r["seeds"]]
-    table = [{k: r[k] for k in ("algorithm", "seeds", "env_only_sps", "train_sps", "train_over_env", "over_mappo",
+        r["over_mappo"] = r["train_sps"] / mappo[r["task"], r["seeds"]]
+    table = [{k: r[k] for k in ("task", "algorithm", "seeds", "env_only_sps", "train_sps", "train_over_env", "over_mappo",
                                 "seconds_per_update", "compile_s", "peak_rss_mb")} for r in rows]
-    notes = ("CoordSum 5x20-80, 32 envs x 128 steps per update. env_only_sps: random legal actions, one seed. "
+    notes = ("CoordSum 5x20-80, 32 envs x 128 steps per update (specs/coordsum/magpo_5x20-80.yaml); LBF "
+             "8x8-2p-2f-coop, 64 envs x 128 steps per update (specs/magpo_lbf.yaml). env_only_sps: random legal actions, one seed. "
              "train_sps: environment steps per second while training (all seeds, compile excluded). "
              "train_over_env = train_sps / (env_only_sps x seeds); over_mappo = train_sps / MAPPO's at the same "
              "seed count. MAGPO and CTDS run the same program shape (CTDS only drops the delta constraint); "
              "both sample the guider agent by agent while acting and update guider and learners every "
              "minibatch, so their cost is MAT's plus a MAPPO-sized learner. peak_rss_mb: the process's peak "
-             "resident memory, compilation included. The CPU was shared with other jobs.")
+             "resident memory, compilation included.")
     write("magpo_throughput", {"rows": rows}, table, notes)
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
-        print(json.dumps(one(sys.argv[2], int(sys.argv[3]))))
+        print(json.dumps(one(sys.argv[2], int(sys.argv[3]), *sys.argv[4:5])))
     else:
         main()

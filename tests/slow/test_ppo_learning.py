@@ -56,8 +56,10 @@ eval: {interval: 204800, episodes: 32}
 
 
 def test_mappo_improves_mpe_spread_over_random(tmp_path):
-    """5 seeds, 500k steps each; threshold: mean greedy return at least 4 above the
-    uniform-random return of about -28 (per-agent mean reward summed over 25 steps)."""
+    """5 seeds, 500k steps each; threshold: mean greedy return >= -22, i.e. 4.5 above the
+    uniform-random team return of -26.5 (per-agent mean reward summed over 25 steps;
+    2,000 episodes in benchmarks/results/pettingzoo_vs_jaxmarl_spread.md). Measured
+    2026-11-29: -19.98, -18.81, -18.66, -18.44, -18.22 (mean -18.8)."""
     summary = train("""
 name: mappo_spread_slow
 env: {kind: mpe, scenario: simple_spread}
@@ -66,4 +68,4 @@ train: {total_env_steps: 500000, num_envs: 32, rollout_length: 125, lr: 0.002}
 eval: {interval: 100000, episodes: 32}
 """, tmp_path)
     finals = np.array(list(summary["final_return_per_seed"].values()))
-    assert finals.mean() >= -24.0, finals
+    assert finals.mean() >= -22.0, finals
