@@ -29,10 +29,10 @@ from jaxtyping import Array, PRNGKeyArray
 
 from marlspec.algorithms.base import Algorithm, Mode, Trajectory
 from marlspec.algorithms.onpolicy import (
-    adam,
     agent_advantages,
     critic_values,
     minibatch_epochs,
+    ppo_adam,
     take_envs,
     unroll_streams,
 )
@@ -75,8 +75,7 @@ class HAPPO(Algorithm):
         return PPO(info=self.info, config=self.config, make_torso=self.make_torso)
 
     def optimizer(self) -> optax.GradientTransformation:
-        c = self.config
-        return adam(c.lr, c.max_grad_norm, c.num_updates * c.epochs * c.num_minibatches if c.anneal_lr else None)
+        return ppo_adam(self.config)
 
     def init(self, key: PRNGKeyArray) -> HAPPOState:
         if not self.info.discrete:

@@ -44,7 +44,7 @@ from marlspec.algorithms.mat import (
     guider_logits_values,
     make_guider,
 )
-from marlspec.algorithms.onpolicy import adam, minibatch_epochs, take_envs, unroll_streams
+from marlspec.algorithms.onpolicy import minibatch_epochs, ppo_adam, take_envs, unroll_streams
 from marlspec.algorithms.ppo import agent_inputs
 from marlspec.envs.base import EnvInfo, TimeStep
 from marlspec.nn import AutoregressivePolicy, Net, TorsoFactory
@@ -79,9 +79,7 @@ class MAGPO(Algorithm):
         return True
 
     def optimizer(self) -> optax.GradientTransformation:
-        c = self.config
-        return adam(c.lr, c.max_grad_norm, c.num_updates * c.epochs * c.num_minibatches if c.anneal_lr else None,
-                    flat=True)
+        return ppo_adam(self.config, flat=True)
 
     def learner_inputs(self, obs: Float[Array, "*b N obs"]) -> Array:
         return jnp.vectorize(lambda o: agent_inputs(o, self.config.agent_id), signature="(n,d)->(n,k)")(obs)

@@ -29,7 +29,7 @@ import optax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from marlspec.algorithms.base import Algorithm, Mode, Trajectory
-from marlspec.algorithms.onpolicy import adam, agent_advantages, minibatch_epochs, take_envs
+from marlspec.algorithms.onpolicy import agent_advantages, minibatch_epochs, ppo_adam, take_envs
 from marlspec.algorithms.ppo import PPOConfig, agent_inputs
 from marlspec.envs.base import EnvInfo, TimeStep
 from marlspec.nn import AutoregressivePolicy
@@ -101,9 +101,7 @@ class MAT(Algorithm):
     config: MATConfig = eqx.field(static=True)
 
     def optimizer(self) -> optax.GradientTransformation:
-        c = self.config
-        return adam(c.lr, c.max_grad_norm, c.num_updates * c.epochs * c.num_minibatches if c.anneal_lr else None,
-                    flat=True)
+        return ppo_adam(self.config, flat=True)
 
     def init(self, key: PRNGKeyArray) -> MATState:
         policy = make_guider(self.config, self.info, key)

@@ -5,7 +5,7 @@ replaying a network over a rollout, per-agent GAE, the clipped Adam optimiser, a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Protocol, TypeVar
 
 import jax
 import jax.numpy as jnp
@@ -70,6 +70,23 @@ def adam(
     rate = optax.linear_schedule(lr, 0.0, anneal_steps) if anneal_steps else lr
     transform = optax.chain(optax.clip_by_global_norm(max_grad_norm), optax.adam(rate, eps=1e-5))
     return optax.flatten(transform) if flat else transform
+
+
+class PPOSchedule(Protocol):
+    """The fields of a PPO-family config that its optimiser needs."""
+
+    lr: float
+    max_grad_norm: float
+    anneal_lr: bool
+    num_updates: int
+    epochs: int
+    num_minibatches: int
+
+
+def ppo_adam(c: PPOSchedule, flat: bool = False) -> optax.GradientTransformation:
+    """`adam` for a PPO-family config: with `anneal_lr`, the rate decays to 0 over all the
+    optimiser steps of the run (updates x epochs x minibatches)."""
+    return adam(c.lr, c.max_grad_norm, c.num_updates * c.epochs * c.num_minibatches if c.anneal_lr else None, flat)
 
 
 def minibatch_epochs(

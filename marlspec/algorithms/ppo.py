@@ -22,7 +22,7 @@ import optax
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from marlspec.algorithms.base import Algorithm, Mode, Trajectory
-from marlspec.algorithms.onpolicy import adam, agent_advantages, critic_values, minibatch_epochs, unroll_streams
+from marlspec.algorithms.onpolicy import agent_advantages, critic_values, minibatch_epochs, ppo_adam, unroll_streams
 from marlspec.envs.base import EnvInfo, TimeStep
 from marlspec.nn import Net, TorsoFactory
 from marlspec.primitives import factorization as fz
@@ -80,8 +80,7 @@ class PPO(Algorithm):
         return self.actor_inputs(obs)
 
     def optimizer(self) -> optax.GradientTransformation:
-        c = self.config
-        return adam(c.lr, c.max_grad_norm, c.num_updates * c.epochs * c.num_minibatches if c.anneal_lr else None)
+        return ppo_adam(self.config)
 
     # -------------------------------------------------------------- interface
     def init(self, key: PRNGKeyArray) -> PPOState:
