@@ -81,8 +81,12 @@ MACPF rows: specs/matrix/macpf_penalty.yaml with `mixing: eq6` (the paper's eq. 
   50/50 and earn 5 in expectation at k = 0 and -45 at k = -100. Theorem 2's deterministic
   counterpart (value 10) exists, but nothing in the losses selects it; the independent policy
   reaches an optimum only when the dependent one has collapsed onto a single optimum.
-- **Non-monotonic game** (earlier runs, linear mixing): VDN and QMIX end in the zero block in
-  9/10 and 8/10 seeds, as the literature reports; MACPF's dependent policy reached 8 in 4/10.
+- **Non-monotonic game.** VDN and QMIX end in the zero block in 9/10 and 8/10 seeds, as the
+  literature reports. MACPF (eq. 6 mixing, one step per episode; re-measured 2026-11-29) reaches
+  the optimum 8 in 8/10 seeds with both its dependent and its independent (execution) policies
+  and stays in the zero block (0, never -12) in the other 2 (with the linear mixing and one step
+  per 8 episodes it was 4/10, and the execution policies miscoordinated at -12 in 6/10). Here the
+  optimum is unique, so the independent policies can follow the dependent one.
 """
 
 

@@ -64,13 +64,13 @@ def test_vdn_and_qmix_settle_on_the_suboptimal_block_of_the_nonmonotonic_game(ki
 
 
 def test_macpf_on_the_nonmonotonic_game():
-    """Non-monotonic 3x3 game, 10 seeds. Measured: the execution policies reach 8 in
-    4/10 seeds and miscoordinate (-12) in 6/10; the greedy dependent policy reaches 8
-    in the same 4 seeds and otherwise stays in the zero block (never -12), its joint
-    distribution still soft at alpha = 0.5. Thresholds: execution at the optimum in
-    >= 3/10 seeds; the dependent policy never miscoordinates (return >= 0 in >= 9/10)."""
+    """Non-monotonic 3x3 game, 10 seeds, eq. 6 mixing. Measured 2026-11-29: the execution
+    and the greedy dependent policies both reach 8 in 8/10 seeds (8 8 8 8 8 8 0 0 8 8) and
+    stay in the zero block (0) in the other two; neither miscoordinates (-12). Thresholds:
+    execution at the optimum in >= 6/10 seeds; the dependent policy never miscoordinates
+    (return >= 0 in >= 9/10)."""
     r = result("macpf", "nonmonotonic", None)
-    assert count(r["execution_return"], lambda x: x == 8.0) >= 3, r["execution_return"]
+    assert count(r["execution_return"], lambda x: x == 8.0) >= 6, r["execution_return"]
     assert count(r["behaviour_return"], lambda x: x >= 0.0) >= 9, r["behaviour_return"]
 
 
