@@ -10,11 +10,14 @@ import json
 import sys
 import typing
 from pathlib import Path
-from typing import Annotated, Any, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, cast
 
 import typer
 
-from marlspec.spec import ExperimentSpec, SpecError, load_spec
+from marlspec.spec import ExperimentSpec, Spec, SpecError, load_spec
+
+if TYPE_CHECKING:
+    from marlspec.algorithms.base import Mode  # imports JAX; the CLI loads it lazily
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -100,13 +103,13 @@ def eval_(
 
     enable_compilation_cache()
     try:
-        result = evaluate_run(run_dir, episodes, mode)
+        result = evaluate_run(run_dir, episodes, cast("Mode", mode))  # checked against both modes above
     except SpecError as err:
         _die(f"{run_dir}/spec.yaml: {err}")
     typer.echo(json.dumps(result, indent=2))
 
 
-def _kinds(union: Any) -> list[type]:
+def _kinds(union: Any) -> list[type[Spec]]:
     return list(typing.get_args(typing.get_args(union)[0]))
 
 

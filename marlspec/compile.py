@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 from marlspec.algorithms.base import Algorithm
 from marlspec.algorithms.fop import FOP
@@ -29,6 +29,7 @@ from marlspec.envs.smax import SMAX
 from marlspec.envs.wrappers import AgentIDs
 from marlspec.nn import TorsoFactory
 from marlspec.spec import ExperimentSpec
+from marlspec.spec.algorithms import CTDSSpec, MAGPOSpec, MATSpec, PPOFamilySpec
 from marlspec.spec.envs import (
     ConnectorSpec,
     CoordSumSpec,
@@ -98,7 +99,7 @@ ENVS: dict[str, Callable[[Any], Env | HostEnv]] = {
 
 
 def _ppo(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorithm:
-    a = spec.algorithm
+    a = cast(PPOFamilySpec, spec.algorithm)  # ALGORITHMS routes only ippo / mappo here
     config = PPOConfig(
         gamma=a.gamma, gae_lambda=a.gae_lambda, clip_eps=a.clip_eps, value_clip_eps=a.value_clip_eps,
         ent_coef=a.ent_coef, vf_coef=a.vf_coef, max_grad_norm=a.max_grad_norm, epochs=a.epochs,
@@ -112,7 +113,7 @@ def _ppo(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorithm:
 def _ppo_config(spec: ExperimentSpec, cls: type[PPOConfig] = PPOConfig, **extra: Any) -> Any:
     """A PPO-family config (`cls` is PPOConfig or a subclass): every spec field it knows, the
     training budget, and `extra`."""
-    a = spec.algorithm
+    a = cast(PPOFamilySpec, spec.algorithm)  # ALGORITHMS routes only PPO-family kinds here
     fields = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in a.model_dump().items() if k in fields and k not in extra}
     return cls(**values, centralized_critic=a.centralized_critic, agent_id=spec.network.agent_id, lr=spec.train.lr,
@@ -120,7 +121,7 @@ def _ppo_config(spec: ExperimentSpec, cls: type[PPOConfig] = PPOConfig, **extra:
 
 
 def _joint_policy(spec: ExperimentSpec) -> dict[str, Any]:
-    jp = spec.algorithm.joint_policy
+    jp = cast(MATSpec | MAGPOSpec | CTDSSpec, spec.algorithm).joint_policy  # only mat / magpo / ctds get here
     return {"dim": jp.embed_dim, "blocks": jp.blocks, "heads": jp.heads, "shuffle_agents": jp.shuffle_agents,
             "use_state": jp.use_state}
 
@@ -195,7 +196,8 @@ def compile(spec: ExperimentSpec) -> Experiment | HostExperiment:  # noqa: A001 
     algorithm = ALGORITHMS[spec.algorithm.kind](spec, env.info, make_torso(spec.network))
     if isinstance(env, HostEnv):
         return HostExperiment(
-            make_env=lambda: ENVS[spec.env.kind](spec.env), algorithm=algorithm, num_envs=spec.train.num_envs,
+            # the same builder returned a HostEnv just above
+            make_env=lambda: cast(HostEnv, ENVS[spec.env.kind](spec.env)), algorithm=algorithm, num_envs=spec.train.num_envs,
             rollout_length=spec.train.rollout_length, eval_episodes=spec.eval.episodes, greedy=spec.eval.greedy,
         )
     return Experiment(

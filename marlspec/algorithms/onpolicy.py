@@ -5,7 +5,7 @@ replaying a network over a rollout, per-agent GAE, the clipped Adam optimiser, a
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar, runtime_checkable
 
 import jax
 import jax.numpy as jnp
@@ -72,15 +72,23 @@ def adam(
     return optax.flatten(transform) if flat else transform
 
 
+@runtime_checkable  # ppo_adam's hint is checked by beartype in tests
 class PPOSchedule(Protocol):
-    """The fields of a PPO-family config that its optimiser needs."""
+    """The fields of a PPO-family config that its optimiser needs (read-only, so frozen
+    dataclass configs satisfy it)."""
 
-    lr: float
-    max_grad_norm: float
-    anneal_lr: bool
-    num_updates: int
-    epochs: int
-    num_minibatches: int
+    @property
+    def lr(self) -> float: ...
+    @property
+    def max_grad_norm(self) -> float: ...
+    @property
+    def anneal_lr(self) -> bool: ...
+    @property
+    def num_updates(self) -> int: ...
+    @property
+    def epochs(self) -> int: ...
+    @property
+    def num_minibatches(self) -> int: ...
 
 
 def ppo_adam(c: PPOSchedule, flat: bool = False) -> optax.GradientTransformation:

@@ -176,14 +176,20 @@ class JaxOnHost:
         self.env, self.num_envs, self.auto_reset = env, num_envs, auto_reset
         self.info = env.info
         self._state: Any = None
+        # The two branches carry different state types (AutoResetState or the vmapped env state),
+        # and filter_jit also accepts numpy actions, so only the return type is pinned down here.
+        self._reset: Callable[..., tuple[Any, TimeStep]]
+        self._step: Callable[..., tuple[Any, TimeStep]]
         if auto_reset:
             batch = AutoReset(env, num_envs)
             self._reset = eqx.filter_jit(batch.reset)
             self._step = eqx.filter_jit(batch.step)
         else:
-            self._reset = eqx.filter_jit(lambda k: jax.vmap(env.reset)(jax.random.split(k, num_envs)))
-            self._step = eqx.filter_jit(
+            # Jitted into locals first: mypy cannot infer a lambda's type against the attribute's `...`.
+            reset_all = eqx.filter_jit(lambda k: jax.vmap(env.reset)(jax.random.split(k, num_envs)))
+            step_all = eqx.filter_jit(
                 lambda k, s, a: jax.vmap(env.step)(jax.random.split(k, num_envs), s, a))
+            self._reset, self._step = reset_all, step_all
 
     def reset(self, key: PRNGKeyArray) -> TimeStep:
         self._state, ts = self._reset(key)

@@ -29,7 +29,7 @@ from typing import Any, Literal
 
 import numpy as np
 
-from marlspec.envs.base import EnvInfo
+from marlspec.envs.base import ActionType, EnvInfo
 from marlspec.envs.host import HostEnv, HostTimeStep
 from marlspec.spec.importing import check_kwargs, default_of, resolve
 
@@ -64,7 +64,7 @@ class PettingZooEnv(HostEnv):
         discrete = [hasattr(s, "n") for s in act_spaces]
         if len(set(discrete)) != 1:
             raise ValueError(f"{path}: agents mix discrete and continuous actions; not supported")
-        kind = "discrete" if discrete[0] else "continuous"
+        kind: ActionType = "discrete" if discrete[0] else "continuous"
         if actions is not None and actions != kind:
             raise ValueError(f"{path}: the env's actions are {kind}, but env.actions says {actions}; set actions: {kind}")
         self.action_sizes = [int(s.n) if kind == "discrete" else _size(s) for s in act_spaces]
@@ -130,7 +130,7 @@ class PettingZooEnv(HostEnv):
 
     def step(self, actions: np.ndarray) -> HostTimeStep:
         live = list(self.env.agents)
-        act = {}
+        act: dict[str, int | np.ndarray] = {}
         for i, agent in enumerate(self.agents):
             if agent not in live:
                 continue

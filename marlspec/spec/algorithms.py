@@ -183,11 +183,11 @@ class JointPolicySpec(Spec):
     (Wen et al. 2022) that sees every agent's observation and the global state, and picks the
     agents' actions one after another, each conditioned on the previous agents' actions."""
 
-    embed_dim: int = Field(64, ge=4, le=1024)
+    embed_dim: int = Field(default=64, ge=4, le=1024)
     """Token width of the encoder and decoder."""
-    blocks: int = Field(1, ge=1, le=8)
+    blocks: int = Field(default=1, ge=1, le=8)
     """Transformer blocks in the encoder and in the decoder."""
-    heads: int = Field(1, ge=1, le=16)
+    heads: int = Field(default=1, ge=1, le=16)
     """Attention heads; must divide embed_dim."""
     shuffle_agents: bool = True
     """Decode the agents in a new random order every update epoch (acting uses 0..N-1).

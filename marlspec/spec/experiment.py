@@ -15,15 +15,15 @@ from marlspec.spec.networks import MLPSpec, NetworkSpec
 class TrainSpec(Spec):
     """How long and how wide to train."""
 
-    total_env_steps: int = Field(100_000, ge=1)
+    total_env_steps: int = Field(default=100_000, ge=1)
     """Environment steps per seed (one step of one environment counts once, whatever the agent count)."""
-    num_envs: int = Field(16, ge=1)
+    num_envs: int = Field(default=16, ge=1)
     """Environments stepped in parallel (vmapped)."""
-    rollout_length: int = Field(128, ge=1)
+    rollout_length: int = Field(default=128, ge=1)
     """Steps per environment between updates."""
     seeds: list[int] = Field(default_factory=lambda: [0])
     """Seeds trained side by side inside one compiled program (vmapped)."""
-    lr: float = Field(5e-4, gt=0.0)
+    lr: float = Field(default=5e-4, gt=0.0)
     """Learning rate (Adam)."""
     anneal_lr: bool = False
     """Decay the learning rate linearly to 0 over training."""
@@ -53,9 +53,9 @@ class TrainSpec(Spec):
 class EvalSpec(Spec):
     """Periodic evaluation of the execution (decentralized) policy."""
 
-    interval: int = Field(10_000, ge=1)
+    interval: int = Field(default=10_000, ge=1)
     """Environment steps between evaluations; also the size of one compiled training chunk."""
-    episodes: int = Field(32, ge=1)
+    episodes: int = Field(default=32, ge=1)
     """Episodes per evaluation (run in parallel)."""
     greedy: bool = True
     """Act greedily (mode of each policy) during evaluation; false samples."""

@@ -100,7 +100,10 @@ def _strip_tags(loc: Loc, data: Any) -> Loc:
     out: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node or isinstance(node, list) and isinstance(part, int) and part < len(node):
+        if isinstance(node, dict) and part in node:
+            out.append(part)
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and part < len(node):
             out.append(part)
             node = node[part]
         elif isinstance(node, dict) and node.get("kind") == part or isinstance(part, str) and part.startswith(("function-", "tagged-union")):

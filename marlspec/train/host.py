@@ -14,7 +14,7 @@ this step for step on a JAX environment driven through the host interface.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import equinox as eqx
@@ -58,7 +58,7 @@ def _stack(items: list[Any]) -> Any:
     return jax.tree.map(lambda *xs: jnp.stack(xs), *items)
 
 
-def host_start(batches: list[HostBatch], algorithm: Algorithm, keys: SeedKeys) -> HostActors:
+def host_start(batches: Sequence[HostBatch], algorithm: Algorithm, keys: SeedKeys) -> HostActors:
     """Reset every seed's batch (seed s with `keys[s]`), like `rollout.start`."""
     ts = _stack([b.reset(k) for b, k in zip(batches, keys, strict=True)])
     e = batches[0].num_envs
@@ -116,7 +116,7 @@ def host_rollout(
 
 
 def host_evaluate(
-    algorithm: Algorithm, learner: LearnerState, batches: list[HostBatch], keys: SeedKeys,
+    algorithm: Algorithm, learner: LearnerState, batches: Sequence[HostBatch], keys: SeedKeys,
     mode: Mode, greedy: bool, max_steps: int,
 ) -> dict[str, np.ndarray]:
     """`rollout.evaluate` for host environments (batches without auto-reset, one per

@@ -20,6 +20,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from marlspec.algorithms.base import Mode
 from marlspec.io.plots import learning_curve
 from marlspec.io.rundir import RunDir
 from marlspec.spec import ExperimentSpec
@@ -34,7 +35,7 @@ DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) /
 
 def enable_compilation_cache(path: str | os.PathLike[str] | None = None) -> Path:
     """Use JAX's persistent compilation cache (`MARLSPEC_JAX_CACHE` or ~/.cache/marlspec/jax)."""
-    where = Path(path or os.environ.get("MARLSPEC_JAX_CACHE", DEFAULT_CACHE))
+    where = Path(path) if path else Path(os.environ.get("MARLSPEC_JAX_CACHE", DEFAULT_CACHE))
     where.mkdir(parents=True, exist_ok=True)
     jax.config.update("jax_compilation_cache_dir", str(where))
     jax.config.update("jax_persistent_cache_min_compile_time_secs", 0.5)
@@ -72,25 +73,25 @@ def seed_keys(seeds: list[int]) -> jax.Array:
 
 
 def init_states(experiment: AnyExperiment, seeds: list[int]) -> RunnerState | HostRunnerState:
-    if getattr(experiment, "runs_on_host", False):  # host environments (marlspec.train.host)
-        return experiment.init_batch(seed_keys(seeds))  # type: ignore[attr-defined]
+    if isinstance(experiment, HostExperiment):  # host environments (marlspec.train.host)
+        return experiment.init_batch(seed_keys(seeds))
     return eqx.filter_jit(eqx.filter_vmap(experiment.init))(seed_keys(seeds))
 
 
-def make_evaluator(experiment: AnyExperiment) -> Callable[[Any, int, str], dict[str, np.ndarray]]:
-    """`evaluator(learners, eval_index, mode)` -> per-seed, per-episode numpy arrays."""
+def make_evaluator(experiment: AnyExperiment) -> Callable[[Any, int, Mode, list[int]], dict[str, np.ndarray]]:
+    """`evaluator(learners, eval_index, mode, seeds)` -> per-seed, per-episode numpy arrays."""
 
     @functools.cache
-    def compiled(mode: str) -> Callable[[Any, jax.Array], Any]:
-        if getattr(experiment, "runs_on_host", False):
-            return functools.partial(experiment.evaluate_batch, mode=mode)  # type: ignore[attr-defined]
+    def compiled(mode: Mode) -> Callable[[Any, jax.Array], Any]:
+        if isinstance(experiment, HostExperiment):
+            return functools.partial(experiment.evaluate_batch, mode=mode)
         return eqx.filter_jit(eqx.filter_vmap(lambda learner, key: experiment.evaluate(learner, key, mode)))
 
-    def evaluator(learners: Any, index: int, mode: str, seeds: list[int]) -> dict[str, np.ndarray]:
+    def evaluator(learners: Any, index: int, mode: Mode, seeds: list[int]) -> dict[str, np.ndarray]:
         keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s + 1_000_003), index) for s in seeds])
         return jax.tree.map(np.asarray, compiled(mode)(learners, keys))
 
-    return evaluator  # type: ignore[return-value]
+    return evaluator
 
 
 class Progress:
@@ -147,13 +148,13 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
     bar = Progress(total_updates * spu, f"{spec.name} [{spec.algorithm.kind} on {spec.env.label}]",
                    spec.log.progress if progress is None else progress)
     evaluator = make_evaluator(experiment)
-    modes = ["execution", "behaviour"] if experiment.algorithm.distinct_behaviour else ["execution"]
+    modes: list[Mode] = ["execution", "behaviour"] if experiment.algorithm.distinct_behaviour else ["execution"]
     evals: dict[int, list[dict[str, Any]]] = {s: [] for s in seeds}
     history: list[dict[str, Any]] = []
     wall0 = time.perf_counter()
     compile_seconds, train_seconds, updates_done, eval_index = 0.0, 0.0, 0, 0
     status = "completed"
-    rs: RunnerState | None = None
+    rs: RunnerState | HostRunnerState | None = None
     last_good: Any = None
 
     def evaluate_and_log(learners: Any, chunk_metrics: dict[str, np.ndarray] | None) -> None:
@@ -198,12 +199,13 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
         chunks = [upc] * (total_updates // upc) + ([total_updates % upc] if total_updates % upc else [])
         compiled: dict[int, Callable[[Any], Any]] = {}
         for size in chunks:
-            if size not in compiled and getattr(experiment, "runs_on_host", False):
-                compiled[size] = functools.partial(experiment.run_chunk, num_updates=size)  # type: ignore[attr-defined]
             if size not in compiled:
-                fn = eqx.filter_vmap(functools.partial(experiment.train_chunk, num_updates=size))
-                compiled[size], seconds = compile_ahead(fn, rs)
-                compile_seconds += seconds
+                if isinstance(experiment, HostExperiment):
+                    compiled[size] = functools.partial(experiment.run_chunk, num_updates=size)
+                else:
+                    fn = eqx.filter_vmap(functools.partial(experiment.train_chunk, num_updates=size))
+                    compiled[size], seconds = compile_ahead(fn, rs)
+                    compile_seconds += seconds
             t0 = time.perf_counter()
             rs, metrics = compiled[size](rs)
             jax.block_until_ready(rs)
@@ -260,7 +262,7 @@ def _finish(spec: ExperimentSpec, rundir: RunDir, history: list[dict[str, Any]],
                        f"{spec.algorithm.kind} on {spec.env.label}")
 
 
-def evaluate_run(path: str | Path, episodes: int | None = None, mode: str = "execution") -> dict[str, Any]:
+def evaluate_run(path: str | Path, episodes: int | None = None, mode: Mode = "execution") -> dict[str, Any]:
     """Reload a run directory's checkpoint and evaluate it (for `marlspec eval`)."""
     from marlspec.compile import compile as compile_spec
     from marlspec.spec import load_spec
