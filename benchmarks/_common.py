@@ -40,9 +40,18 @@ def timed(fn: Callable[[], Any], repeats: int = 3) -> float:
     return best
 
 
-def in_subprocess(script: str, args: list[str]) -> dict[str, Any]:
-    """Run `script --one ARGS` in a fresh process (so peak memory is per configuration)."""
-    out = subprocess.run([sys.executable, script, "--one", *args], capture_output=True, text=True, check=False)
+def in_subprocess(script: str, args: list[str], timeout: float = 1200.0) -> dict[str, Any]:
+    """Run `script --one ARGS` in a fresh process (so peak memory is per configuration).
+
+    A run that exceeds `timeout` seconds is killed and started once more: XLA's CPU thread
+    pool can deadlock on vmapped programs (seen once here, in a 5-seed HAPPO init; a rerun
+    finished in a minute), and one hung configuration should not cost the whole benchmark."""
+    cmd = [sys.executable, script, "--one", *args]
+    try:
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
+    except subprocess.TimeoutExpired:
+        print(f"{script} {args}: no result after {timeout:.0f} s; killed and started again", file=sys.stderr)
+        out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)
     if out.returncode != 0:
         raise RuntimeError(f"{script} {args} failed:\n{out.stderr[-2000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])

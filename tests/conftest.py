@@ -6,8 +6,14 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import jax
-import pytest
+# XLA's multi-threaded Eigen pool on the CPU can deadlock on vmapped programs (seen here once:
+# every thread parked on a futex, 0% CPU, in a seed-vmapped HAPPO init; the same report in
+# PyAutoLabs/PyAutoFit#1528/#1530). pytest-xdist already gives each worker one of the two
+# cores, so single-threaded Eigen costs the tests little and removes the hang.
+os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+
+import jax  # noqa: E402
+import pytest  # noqa: E402
 
 # Compiled programs survive across test runs (and CI steps) in this folder.
 _CACHE = Path(os.environ.get("MARLSPEC_JAX_CACHE", Path(__file__).resolve().parent.parent / ".jax_cache"))
