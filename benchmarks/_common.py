@@ -13,7 +13,12 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import jax
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from marlspec._xla import avoid_eigen_deadlock  # noqa: E402
+
+avoid_eigen_deadlock()  # the runner's default, set before JAX starts (marlspec/_xla.py)
+
+import jax  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -22,7 +27,8 @@ def machine() -> dict[str, Any]:
     import os
 
     return {"jax": jax.__version__, "backend": jax.default_backend(), "cpus": os.cpu_count(),
-            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")}
+            "python": platform.python_version(), "date": time.strftime("%Y-%m-%d"),
+            "xla_flags": os.environ.get("XLA_FLAGS", "")}
 
 
 def peak_rss_mb() -> float:

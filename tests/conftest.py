@@ -6,11 +6,11 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-# XLA's multi-threaded Eigen pool on the CPU can deadlock on vmapped programs (seen here once:
-# every thread parked on a futex, 0% CPU, in a seed-vmapped HAPPO init; the same report in
-# PyAutoLabs/PyAutoFit#1528/#1530). pytest-xdist already gives each worker one of the two
-# cores, so single-threaded Eigen costs the tests little and removes the hang.
-os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "") + " --xla_cpu_multi_thread_eigen=false").strip()
+from marlspec._xla import avoid_eigen_deadlock  # noqa: E402
+
+# Before JAX creates its CPU backend (marlspec/_xla.py says why). pytest-xdist already gives
+# each worker one of the two cores, so single-threaded Eigen costs the tests little.
+avoid_eigen_deadlock()
 
 import jax  # noqa: E402
 import pytest  # noqa: E402
