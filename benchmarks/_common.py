@@ -13,12 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from marlspec._xla import avoid_eigen_deadlock  # noqa: E402
-
-avoid_eigen_deadlock()  # the runner's default, set before JAX starts (marlspec/_xla.py)
-
-import jax  # noqa: E402
+import jax
 
 RESULTS = Path(__file__).resolve().parent / "results"
 
@@ -49,9 +44,9 @@ def timed(fn: Callable[[], Any], repeats: int = 3) -> float:
 def in_subprocess(script: str, args: list[str], timeout: float = 1200.0) -> dict[str, Any]:
     """Run `script --one ARGS` in a fresh process (so peak memory is per configuration).
 
-    A run that exceeds `timeout` seconds is killed and started once more: XLA's CPU thread
-    pool can deadlock on vmapped programs (seen once here, in a 5-seed HAPPO init; a rerun
-    finished in a minute), and one hung configuration should not cost the whole benchmark."""
+    A run that exceeds `timeout` seconds is killed and started once more, so that one hung
+    configuration does not cost the whole benchmark (a batched-QR deadlock in jaxlib hung
+    seed-vmapped inits here until marlspec/nn/torso.py stopped batching the QR)."""
     cmd = [sys.executable, script, "--one", *args]
     try:
         out = subprocess.run(cmd, capture_output=True, text=True, check=False, timeout=timeout)

@@ -6,14 +6,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from marlspec._xla import avoid_eigen_deadlock  # noqa: E402
-
-# Before JAX creates its CPU backend (marlspec/_xla.py says why). pytest-xdist already gives
-# each worker one of the two cores, so single-threaded Eigen costs the tests little.
-avoid_eigen_deadlock()
-
-import jax  # noqa: E402
-import pytest  # noqa: E402
+import jax
+import pytest
 
 # Compiled programs survive across test runs (and CI steps) in this folder.
 _CACHE = Path(os.environ.get("MARLSPEC_JAX_CACHE", Path(__file__).resolve().parent.parent / ".jax_cache"))

@@ -32,9 +32,10 @@ from marlspec.primitives import factorization as fz
 def linear(key: PRNGKeyArray, in_dim: int, out_dim: int, scale: float = 2**0.5) -> eqx.nn.Linear:
     """A Linear layer with truncated-normal weights of variance scale^2 / fan_avg and zero bias.
 
-    Not the orthogonal init of `nn.torso.linear`: that calls a batched LAPACK QR, and when many
-    of those run side by side (this module has ~20 layers, initialised under a `vmap` over
-    seeds) jaxlib 0.10's CPU LAPACK kernels can deadlock waiting on a saturated thread pool."""
+    Not the orthogonal init of `nn.torso.linear`. This was chosen while that init still issued
+    batched LAPACK QRs under the seed `vmap`, which can deadlock jaxlib 0.10's CPU kernels
+    (`nn.torso._one_key_at_a_time` now prevents it); it is kept so that the MAGPO results
+    recorded with it stay reproducible."""
     layer = eqx.nn.Linear(in_dim, out_dim, key=key)
     init = jax.nn.initializers.variance_scaling(scale**2, "fan_avg", "normal")
     return eqx.tree_at(lambda m: (m.weight, m.bias), layer,

@@ -21,10 +21,33 @@ ACTIVATIONS: dict[str, Callable[[Array], Array]] = {
 }
 
 
+def _one_key_at_a_time(fn: Callable[[Array], Array]) -> Callable[[Array], Array]:
+    """`fn(key)`, but under `vmap` it runs once per key (`lax.map`) instead of batched.
+
+    For the orthogonal init: batched, it becomes one LAPACK QR over the whole batch, and
+    jaxlib 0.10's CPU QR kernels split a batch over the FFI thread pool and wait for the
+    parts. Two such kernels running side by side (a network has several layers; seeds and
+    HAPPO's agents are vmapped) can occupy the pool's threads while each waits for parts that
+    never get a thread: the program hangs at 0% CPU (seen here three times in the first call
+    of the runner's `init_states`; a native stack showed `jax::QrFactorization` in
+    `ParallelBatchMap`). Unbatched QRs do not split, and initialisation is cheap."""
+    wrapped = jax.custom_batching.custom_vmap(fn)
+
+    @wrapped.def_vmap
+    def _rule(axis_size: int, in_batched: list[bool], key: Array) -> tuple[Array, bool]:
+        if not in_batched[0]:
+            return wrapped(key), False
+        return jax.lax.map(wrapped, key), True
+
+    return wrapped
+
+
 def linear(key: PRNGKeyArray, in_dim: int, out_dim: int, scale: float = 2**0.5) -> eqx.nn.Linear:
     """A Linear layer with orthogonal weights of gain `scale` and zero bias (the usual PPO init)."""
     layer = eqx.nn.Linear(in_dim, out_dim, key=key)
-    weight = jax.nn.initializers.orthogonal(scale)(key, (out_dim, in_dim), jnp.float32)
+    orthogonal = _one_key_at_a_time(
+        lambda k: jax.nn.initializers.orthogonal(scale)(k, (out_dim, in_dim), jnp.float32))
+    weight = orthogonal(key)
     return eqx.tree_at(lambda m: (m.weight, m.bias), layer, (weight, jnp.zeros((out_dim,), jnp.float32)))
 
 
