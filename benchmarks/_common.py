@@ -41,6 +41,43 @@ def timed(fn: Callable[[], Any], repeats: int = 3) -> float:
     return best
 
 
+def env_only_sps(batch: Any, info: Any, steps: int, repeats: int = 3) -> float:
+    """Env steps/s of uniformly random legal actions through an `AutoReset` batch: one jitted
+    `lax.scan` of `steps` steps, compilation excluded (the physical limit a trainer can reach)."""
+    from marlspec.envs.base import random_actions
+
+    @jax.jit
+    def run(key: jax.Array) -> jax.Array:
+        state, ts = batch.reset(key)
+
+        def step(c: Any, k: jax.Array) -> tuple[Any, jax.Array]:
+            state, ts = c
+            k1, k2 = jax.random.split(k)
+            acts = jax.vmap(random_actions, in_axes=(0, None, 0))(jax.random.split(k1, batch.num_envs), info,
+                                                                   ts.avail_actions)
+            return batch.step(k2, state, acts), ts.reward.sum()
+
+        return jax.lax.scan(step, (state, ts), jax.random.split(key, steps))[1]
+
+    jax.block_until_ready(run(jax.random.PRNGKey(0)))
+    return batch.num_envs * steps / timed(lambda: run(jax.random.PRNGKey(1)), repeats=repeats)
+
+
+def seconds_per_update(experiment: Any, seeds: list[int], updates: int = 2) -> tuple[float, float]:
+    """`(seconds per update, compile seconds)` of the runner's seed-vmapped training chunk."""
+    import functools
+
+    import equinox as eqx
+
+    from marlspec.train.runner import compile_ahead, init_states
+
+    rs = init_states(experiment, seeds)
+    fn = eqx.filter_vmap(functools.partial(experiment.train_chunk, num_updates=updates))
+    chunk, compile_s = compile_ahead(fn, rs, donate=False)
+    jax.block_until_ready(chunk(rs))
+    return timed(lambda: chunk(rs)[1], repeats=2) / updates, compile_s
+
+
 def in_subprocess(script: str, args: list[str], timeout: float = 1200.0) -> dict[str, Any]:
     """Run `script --one ARGS` in a fresh process (so peak memory is per configuration).
 

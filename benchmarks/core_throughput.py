@@ -9,16 +9,12 @@ Each configuration runs in its own process, so its peak memory is its own.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 import time
 
-import equinox as eqx
-import jax
-
 sys.path.insert(0, str(__import__("pathlib").Path(__file__).resolve().parent))
-from _common import in_subprocess, peak_rss_mb, timed, write  # noqa: E402
+from _common import env_only_sps, in_subprocess, peak_rss_mb, seconds_per_update, write  # noqa: E402
 
 ENVS = {"coordsum": "{kind: coordsum, task: 3x10-30}", "mpe_spread": "{kind: mpe, scenario: simple_spread}"}
 
@@ -33,43 +29,18 @@ def spec_text(env: str, algo: str, num_envs: int, rollout: int, network: str, se
 def one(env: str, algo: str, num_envs: int, rollout: int, network: str, n_seeds: int) -> dict:
     """Measure one configuration: env-only steps/s and training steps/s (compile excluded)."""
     from marlspec.compile import compile as compile_spec
-    from marlspec.envs.base import random_actions
     from marlspec.spec import parse_spec
-    from marlspec.train.runner import compile_ahead, init_states
 
     seeds = list(range(n_seeds))
     spec = parse_spec(spec_text(env, algo, num_envs, rollout, network, seeds))
     exp = compile_spec(spec)
-    wrapped = exp.train_env
-    info = exp.env.info
-
-    @jax.jit
-    def env_only(key):
-        state, ts = wrapped.reset(key)
-
-        def step(c, k):
-            state, ts = c
-            k1, k2 = jax.random.split(k)
-            acts = jax.vmap(random_actions, in_axes=(0, None, 0))(jax.random.split(k1, num_envs), info, ts.avail_actions)
-            return wrapped.step(k2, state, acts), ts.reward.sum()
-
-        return jax.lax.scan(step, (state, ts), jax.random.split(key, rollout))[1]
-
-    jax.block_until_ready(env_only(jax.random.PRNGKey(0)))
-    env_seconds = timed(lambda: env_only(jax.random.PRNGKey(1)))
-    env_sps = num_envs * rollout / env_seconds
-
-    rs = init_states(exp, seeds)
-    updates = 2
-    fn = eqx.filter_vmap(functools.partial(exp.train_chunk, num_updates=updates))
-    chunk, compile_s = compile_ahead(fn, rs, donate=False)
-    jax.block_until_ready(chunk(rs))
-    train_seconds = timed(lambda: chunk(rs)[1], repeats=2)
-    train_sps = n_seeds * updates * num_envs * rollout / train_seconds
+    env_sps = env_only_sps(exp.train_env, exp.env.info, rollout)
+    per_update, compile_s = seconds_per_update(exp, seeds)
+    train_sps = n_seeds * num_envs * rollout / per_update
     return {"env": env, "algo": algo, "num_envs": num_envs, "rollout": rollout, "network": network,
             "seeds": n_seeds, "env_only_sps": env_sps, "train_sps": train_sps,
             "train_over_env": train_sps / (env_sps * n_seeds), "compile_s": compile_s,
-            "seconds_per_update": train_seconds / updates, "peak_rss_mb": peak_rss_mb()}
+            "seconds_per_update": per_update, "peak_rss_mb": peak_rss_mb()}
 
 
 MLP = "{kind: mlp, hidden: [64, 64], activation: tanh}"

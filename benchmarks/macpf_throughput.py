@@ -27,34 +27,14 @@ import jax.numpy as jnp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import timed, write  # noqa: E402
+from benchmarks._common import env_only_sps, timed, write  # noqa: E402
 from marlspec.compile import compile as compile_spec  # noqa: E402
-from marlspec.envs.base import random_actions  # noqa: E402
 from marlspec.envs.wrappers import AutoReset  # noqa: E402
 from marlspec.spec import load_spec  # noqa: E402
 from marlspec.train.runner import compile_ahead, init_states  # noqa: E402
 
 SPEC = ROOT / "specs" / "macpf_smac.yaml"
 UPDATES = 3
-
-
-def env_only_sps(env, num_envs: int, steps: int) -> float:
-    batch = AutoReset(env, num_envs)
-
-    @jax.jit
-    def run(key):
-        state, ts = batch.reset(key)
-
-        def step(c, k):
-            state, ts = c
-            acts = jax.vmap(lambda kk, av: random_actions(kk, env.info, av))(jax.random.split(k, num_envs), ts.avail_actions)
-            return batch.step(k, state, acts), None
-
-        (state, ts), _ = jax.lax.scan(step, (state, ts), jax.random.split(key, steps))
-        return ts.reward
-
-    run(jax.random.PRNGKey(0)).block_until_ready()
-    return num_envs * steps / timed(lambda: run(jax.random.PRNGKey(1)), repeats=2)
 
 
 def training_sps(kind: str) -> dict:
@@ -75,7 +55,8 @@ def training_sps(kind: str) -> dict:
     assert float(metrics["learning"].min()) > 0
     return {"algorithm": kind, "map": spec.env.map, "num_envs": spec.train.num_envs,
             "train env steps/s": UPDATES * exp.steps_per_update / seconds,
-            "env-only steps/s": env_only_sps(exp.env, spec.train.num_envs, spec.train.rollout_length),
+            "env-only steps/s": env_only_sps(AutoReset(exp.env, spec.train.num_envs), exp.env.info,
+                                          spec.train.rollout_length, repeats=2),
             "compile s": compile_s}
 
 

@@ -12,19 +12,15 @@ batch, measured in the same process.
 
 from __future__ import annotations
 
-import functools
 import json
 import sys
 import time
 from pathlib import Path
 
-import equinox as eqx
-import jax
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from benchmarks._common import in_subprocess, peak_rss_mb, timed, write  # noqa: E402
+from benchmarks._common import env_only_sps, in_subprocess, peak_rss_mb, seconds_per_update, write  # noqa: E402
 
 
 def lbf_spec_text(algorithm: str, steps: int, seeds: list[int]) -> tuple[str, list[str]]:
@@ -44,9 +40,7 @@ def lbf_spec_text(algorithm: str, steps: int, seeds: list[int]) -> tuple[str, li
 def one(algorithm: str, n_seeds: int, task: str = "5x20-80") -> dict:
     from benchmarks.coordsum_table import spec_text
     from marlspec.compile import compile as compile_spec
-    from marlspec.envs.base import random_actions
     from marlspec.spec import parse_spec
-    from marlspec.train.runner import compile_ahead, init_states
 
     seeds = list(range(n_seeds))
     if task == "lbf":
@@ -54,32 +48,12 @@ def one(algorithm: str, n_seeds: int, task: str = "5x20-80") -> dict:
     else:
         text, overrides = spec_text(task, algorithm, 32 * 128 * 4, seeds, [])
     exp = compile_spec(parse_spec(text, "<throughput>", overrides))
-    wrapped, info, num_envs, rollout = exp.train_env, exp.env.info, exp.num_envs, exp.rollout_length
-
-    @jax.jit
-    def env_only(key: jax.Array) -> jax.Array:
-        state, ts = wrapped.reset(key)
-
-        def step(c, k):
-            state, ts = c
-            k1, k2 = jax.random.split(k)
-            acts = jax.vmap(random_actions, in_axes=(0, None, 0))(jax.random.split(k1, num_envs), info, ts.avail_actions)
-            return wrapped.step(k2, state, acts), ts.reward.sum()
-
-        return jax.lax.scan(step, (state, ts), jax.random.split(key, rollout))[1]
-
-    jax.block_until_ready(env_only(jax.random.PRNGKey(0)))
-    env_sps = num_envs * rollout / timed(lambda: env_only(jax.random.PRNGKey(1)))
-
-    rs = init_states(exp, seeds)
-    updates = 2
-    chunk, compile_s = compile_ahead(eqx.filter_vmap(functools.partial(exp.train_chunk, num_updates=updates)), rs,
-                                     donate=False)
-    jax.block_until_ready(chunk(rs))
-    seconds = timed(lambda: chunk(rs)[1], repeats=2)
-    train_sps = n_seeds * updates * num_envs * rollout / seconds
+    num_envs, rollout = exp.num_envs, exp.rollout_length
+    env_sps = env_only_sps(exp.train_env, exp.env.info, rollout)
+    per_update, compile_s = seconds_per_update(exp, seeds)
+    train_sps = n_seeds * num_envs * rollout / per_update
     return {"algorithm": algorithm, "task": task, "seeds": n_seeds, "env_only_sps": env_sps, "train_sps": train_sps,
-            "train_over_env": train_sps / (env_sps * n_seeds), "seconds_per_update": seconds / updates,
+            "train_over_env": train_sps / (env_sps * n_seeds), "seconds_per_update": per_update,
             "compile_s": compile_s, "peak_rss_mb": peak_rss_mb()}
 
 
