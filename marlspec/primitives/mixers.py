@@ -127,7 +127,5 @@ def conditional_soft_mix(
     `qs` holds Q_i at the taken actions and `q_all` every action's (row i conditioned on a_<i).
     For independent utilities V_i depends on s alone, and the form spans the same functions as
     `linear_hypernet`. Agents with `present` 0 contribute nothing."""
-    u_all = k[:, None] * q_all
-    v = alpha * jax.nn.logsumexp(jnp.where(avail, u_all / alpha, NEG), axis=-1)
-    terms = k * qs - v
+    terms = k * qs - soft_value(k[:, None] * q_all, avail, alpha)
     return jnp.sum(terms if present is None else terms * present) + b
