@@ -104,10 +104,14 @@ def dependent_joint_policy(algo: MACPF, learner: Any, env: Any) -> np.ndarray:
     return np.stack([first[a0] * np.asarray(rows[a0][1]) for a0 in range(a)])
 
 
-def measure(kind: str, game: str, k: float | None = -100.0, seeds: list[int] = SEEDS) -> dict[str, Any]:
-    """Train `kind` on `game` for every seed; greedy returns and (MACPF) the dependent joint policy."""
+def measure(
+    kind: str, game: str, k: float | None = -100.0, seeds: list[int] = SEEDS, overrides: tuple[str, ...] = (),
+) -> dict[str, Any]:
+    """Train `kind` on `game` for every seed; greedy returns and (MACPF) the dependent joint policy.
+    `overrides` are extra `--set` style spec changes."""
     spec = load_spec(ROOT / "specs" / "matrix" / f"{kind}_penalty.yaml",
-                     [f"env.game={game}", f"train.seeds={seeds}"] + ([f"env.k={k}"] if k is not None else []))
+                     [f"env.game={game}", f"train.seeds={seeds}"] + ([f"env.k={k}"] if k is not None else [])
+                     + list(overrides))
     exp = compile_spec(spec)
     keys = jnp.stack([jax.random.PRNGKey(s) for s in seeds])
     t0 = time.perf_counter()

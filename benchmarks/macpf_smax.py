@@ -1,11 +1,12 @@
 """Win-rate curves of MACPF, MACPF_CONTROL, FOP and QMIX on SMAX maps (CPU budget).
 
-    python benchmarks/macpf_smax.py                        # 3m and 2s3z, 3 seeds, 100k steps each
-    python benchmarks/macpf_smax.py --maps 3m --steps 50000 --seeds 0 1 2
+    python benchmarks/macpf_smax.py run                    # 3m and 2s3z, all four, 3 seeds, 400k steps each
+    python benchmarks/macpf_smax.py run --maps 3m --algorithms qmix fop --steps 400000 --seeds 0 1 2
+    python benchmarks/macpf_smax.py report                 # table and plot from every saved run
 
-Every run goes through the one runner with specs/macpf_smac.yaml (QMIX:
-specs/qmix_smax_3m.yaml; only `algorithm.kind`, `env.map`, the budget and the seeds
-change), so the curves are the
+Every run goes through the one runner with specs/macpf_smac.yaml (FOP:
+specs/fop_smax_3m.yaml, QMIX: specs/qmix_smax_3m.yaml; only `algorithm.kind`,
+`env.map`, the budget and the seeds change), so the curves are the
 runner's own evaluations of the execution policy (greedy, 32 episodes). MACPF's
 dependent behaviour policy is evaluated beside it. Writes
 results/macpf_smax.{json,md} and results/macpf_smax.png.
@@ -31,7 +32,7 @@ ALGORITHMS = ["macpf", "macpf_control", "fop", "qmix"]
 
 
 def train(kind: str, map_name: str, steps: int, seeds: list[int], out: Path) -> dict:
-    path = ROOT / "specs" / ("qmix_smax_3m.yaml" if kind == "qmix" else "macpf_smac.yaml")
+    path = ROOT / "specs" / {"qmix": "qmix_smax_3m.yaml", "fop": "fop_smax_3m.yaml"}.get(kind, "macpf_smac.yaml")
     spec = load_spec(path, [
         f"algorithm.kind={kind}", f"env.map={map_name}", f"train.total_env_steps={steps}", f"train.seeds={seeds}",
         f"eval.interval={max(steps // 10, 800)}", "log.progress=false", "log.checkpoint=false", "log.plot=false",
@@ -74,22 +75,12 @@ def plot(results: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=120)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser()
-    parser.add_argument("--maps", nargs="+", default=["3m", "2s3z"])
-    parser.add_argument("--algorithms", nargs="+", default=ALGORITHMS)
-    parser.add_argument("--steps", type=int, default=100_000)
-    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    parser.add_argument("--out", default="/tmp/macpf_smax_runs")
-    args = parser.parse_args()
-    enable_compilation_cache()
-    results = []
-    for m in args.maps:
-        for kind in args.algorithms:
-            r = train(kind, m, args.steps, args.seeds, Path(args.out))
-            print(kind, m, "final win rates", r["win_rate"][-1], flush=True)
-            results.append(r)
-    RESULTS.mkdir(parents=True, exist_ok=True)
+RUNS = RESULTS / "macpf_smax_runs"
+
+
+def report() -> None:
+    results = [json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))]
+    results.sort(key=lambda r: (r["map"], ALGORITHMS.index(r["algorithm"])))
     plot(results, RESULTS / "macpf_smax.png")
     table = [{
         "map": r["map"], "algorithm": r["algorithm"], "env steps": r["env_steps"][-1],
@@ -99,9 +90,30 @@ def main() -> None:
         "dependent final win rate": (float(np.mean(r["behaviour_win_rate"][-1])) if "behaviour_win_rate" in r else "-"),
         "train env steps/s": r["sps"],
     } for r in results]
+    seeds = sorted({len(r["seeds"]) for r in results})
     write("macpf_smax", {"results": results}, table,
-          f"{len(args.seeds)} seeds per run, trained together; greedy evaluation of the execution policy on 32 episodes;"
-          " plot: mean and half a standard deviation over seeds (results/macpf_smax.png).")
+          f"{'/'.join(map(str, seeds))} seeds per run, trained together (vmapped); greedy evaluation of the execution"
+          " policy on 32 episodes; plot: mean and half a standard deviation over seeds (results/macpf_smax.png).")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("command", choices=["run", "report"])
+    parser.add_argument("--maps", nargs="+", default=["3m", "2s3z"])
+    parser.add_argument("--algorithms", nargs="+", default=ALGORITHMS, choices=ALGORITHMS)
+    parser.add_argument("--steps", type=int, default=400_000)
+    parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    parser.add_argument("--out", default="/tmp/macpf_smax_runs")
+    args = parser.parse_args()
+    if args.command == "run":
+        enable_compilation_cache()
+        RUNS.mkdir(parents=True, exist_ok=True)
+        for m in args.maps:
+            for kind in args.algorithms:
+                r = train(kind, m, args.steps, args.seeds, Path(args.out))
+                print(kind, m, "final win rates", r["win_rate"][-1], "sps", r["sps"], flush=True)
+                (RUNS / f"{kind}_{m}.json").write_text(json.dumps(r))
+    report()
 
 
 if __name__ == "__main__":

@@ -142,6 +142,18 @@ def test_dependent_logits_of_agent_i_ignore_agents_from_i_on():
     np.testing.assert_allclose(fz.dependency_summary(jnp.ones((N, 2)))[0], 0.0)
 
 
+def test_first_agent_correction_flag():
+    """Authors' code: agent 0's correction reads [h_0, 0] and is not zero. With the flag off,
+    agent 0's row is exactly zero (pi_0^dep = pi_0^ind) and the other rows are unchanged."""
+    h = jax.random.normal(jax.random.PRNGKey(2), (N, 8))
+    actions = jnp.array([1, 2, 3])
+    with_first = correction_net(1)(h, actions)
+    without = DependencyCorrection(N, A, 8, 16, first_agent=False, key=jax.random.PRNGKey(1))(h, actions)
+    assert np.abs(np.asarray(with_first[0])).max() > 0
+    np.testing.assert_array_equal(np.asarray(without[0]), 0.0)
+    np.testing.assert_allclose(without[1:], with_first[1:], atol=1e-7)
+
+
 def chain(net: DependencyCorrection, h, ind_logits, avail):
     return lambda actions: fz.conditional_logits(ind_logits, net(h, actions), avail)
 

@@ -86,6 +86,20 @@ def test_valid_spec_and_override(cli, tmp_path):
     assert "seeds [0, 1, 2]" in result.output
 
 
+def test_switching_kind_drops_the_old_kinds_keys(capsys):
+    """`--set algorithm.kind=fop` on a MACPF spec (documented in specs/ and docs/) drops the
+    MACPF-only keys with a note; a MACPF-only key given by --set itself is still an error."""
+    from marlspec.spec import load_spec
+    from marlspec.spec.loading import SpecError
+
+    root = Path(__file__).resolve().parent.parent / "specs"
+    spec = load_spec(root / "macpf_smac.yaml", ["algorithm.kind=fop"])
+    assert spec.algorithm.kind == "fop" and spec.algorithm.td_lambda == 0.8  # shared keys kept
+    assert "has no mixing" in capsys.readouterr().err
+    with pytest.raises(SpecError, match="algorithm.mixing"):
+        load_spec(root / "macpf_smac.yaml", ["algorithm.kind=fop", "algorithm.mixing=eq6"])
+
+
 def test_shipped_specs_validate(cli):
     specs = sorted(Path(__file__).resolve().parent.parent.joinpath("specs").rglob("*.yaml"))
     assert specs

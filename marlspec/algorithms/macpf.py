@@ -77,8 +77,9 @@ class MACPF(OffPolicy):
         critic = Net(self.make_torso, self.input_dim, a, 1.0, key=k[1])
         b_dep = c_dep = None
         if self.dependent:
-            b_dep = DependencyCorrection(n, a, policy.torso.out_dim, c.dependency_embed, key=k[2])
-            c_dep = DependencyCorrection(n, a, critic.torso.out_dim, c.dependency_embed, key=k[3])
+            first = c.first_agent_correction
+            b_dep = DependencyCorrection(n, a, policy.torso.out_dim, c.dependency_embed, first, key=k[2])
+            c_dep = DependencyCorrection(n, a, critic.torso.out_dim, c.dependency_embed, first, key=k[3])
         mixer = Hypernet(self.info.state_dim, n, c.mixing_embed, c.hypernet_embed, key=k[4])
         return Actor(policy, b_dep), Critic(critic, c_dep, mixer)
 

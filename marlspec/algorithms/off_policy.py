@@ -58,6 +58,8 @@ class OffPolicyConfig:
     mixing: str = "eq6"
     """MACPF's mixing of the per-agent utilities: "eq6" (`mixers.conditional_soft_mix`) or
     "linear" (`mixers.linear_hypernet`, the authors' code)."""
+    first_agent_correction: bool = True
+    """MACPF: whether agent 0 (no earlier agents) gets dependency corrections."""
     normalize_state: bool = True
 
 

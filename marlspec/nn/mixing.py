@@ -102,14 +102,22 @@ class DependencyCorrection(eqx.Module):
     (`primitives.factorization.dependency_summary`); a Linear(F + E, A) then maps
     [h_i, summary_i] to a correction of agent i's logits or utilities, where h_i is
     the agent's features from the independent network (passed in held fixed).
+
+    With `first_agent=False` agent 0's row is zero: it has no earlier agents to depend on,
+    so its dependent policy (or utility) is its independent one.
     """
 
     encode: eqx.nn.Linear
     out: eqx.nn.Linear
     num_actions: int = eqx.field(static=True)
+    first_agent: bool = eqx.field(static=True)
 
-    def __init__(self, num_agents: int, num_actions: int, feature_dim: int, embed: int, *, key: PRNGKeyArray):
+    def __init__(
+        self, num_agents: int, num_actions: int, feature_dim: int, embed: int, first_agent: bool = True, *,
+        key: PRNGKeyArray,
+    ):
         k1, k2 = jax.random.split(key)
+        self.first_agent = first_agent
         self.encode = eqx.nn.Linear(num_agents + num_actions, embed, key=k1)
         # Small output weights: the dependent policy/critic starts close to the independent one.
         self.out = linear(k2, feature_dim + embed, num_actions, 0.01)
@@ -118,4 +126,7 @@ class DependencyCorrection(eqx.Module):
     def __call__(self, features: Float[Array, "N F"], actions: Int[Array, " N"]) -> Float[Array, "N A"]:
         embedded = jax.nn.elu(jax.vmap(self.encode)(action_encodings(actions, self.num_actions)))
         summary = dependency_summary(embedded)
-        return jax.vmap(self.out)(jnp.concatenate([features, summary], axis=-1))
+        out = jax.vmap(self.out)(jnp.concatenate([features, summary], axis=-1))
+        if self.first_agent:
+            return out
+        return out * (jnp.arange(out.shape[0]) > 0)[:, None].astype(out.dtype)

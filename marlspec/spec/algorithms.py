@@ -150,6 +150,12 @@ class MACPFSpec(SoftSpec):
     agent improves its policy at alpha_i = alpha / k_i(s). `linear`: the authors' code,
     sum_i k_i(s) Q_i + b(s) with alpha_i = alpha, which leaves the split of Q_jt between the
     dependent utilities undetermined (benchmarks/results/macpf_matrix.md)."""
+    first_agent_correction: bool = True
+    """Whether agent 0, which has no earlier agents (a_<0 is empty), gets dependency corrections
+    b_0^dep and c_0^dep. True is the authors' code: the corrections read [h_0, zeros] and so still
+    move pi_0^dep away from pi_0^ind. False makes pi_0^dep = pi_0^ind and Q_0^dep = Q_0^ind
+    exactly, the reading of eq. 10 in which a correction only carries dependence on a_<i
+    (benchmarks/results/macpf_matrix.md measures both)."""
 
 
 class MACPFControlSpec(MACPFSpec):

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 import types
 import typing
 from collections.abc import Iterable, Sequence
@@ -236,11 +237,34 @@ def format_validation_error(err: ValidationError, data: Any, lines: dict[Loc, in
 # ------------------------------------------------------------------------ loading
 
 
+def _drop_foreign_keys(data: dict[str, Any], overrides: Sequence[str]) -> None:
+    """When `--set section.kind=...` switches a section (algorithm, env, network) to another
+    kind, the file's keys that the new kind does not have are dropped with a warning, so that
+    e.g. `--set algorithm.kind=fop` on a MACPF spec works. Keys given by `--set` are kept
+    (and still validated)."""
+    paths = [tuple(a.partition("=")[0].strip().split(".")) for a in overrides]
+    for path in paths:
+        if len(path) != 2 or path[1] != "kind" or not isinstance(data.get(path[0]), dict):
+            continue
+        section = path[0]
+        model = _model_at((section,), data)
+        if model is None:
+            continue
+        given = {p[1] for p in paths if len(p) == 2 and p[0] == section}
+        foreign = [k for k in data[section] if k not in model.model_fields and k not in given]
+        for k in foreign:
+            del data[section][k]
+        if foreign:
+            print(f"note: {section}.kind={data[section].get('kind')} has no "
+                  f"{', '.join(foreign)}; dropped from the spec file's {section} section", file=sys.stderr)
+
+
 def parse_spec(text: str, source: str = "<spec>", overrides: Sequence[str] = ()) -> ExperimentSpec:
     """Validate a YAML spec given as text."""
     data, lines = _parse_yaml(text, source)
     for assignment in overrides:
         apply_override(data, assignment)
+    _drop_foreign_keys(data, overrides)
     for assignment in overrides:  # overridden keys report the override, not a file line
         key = tuple(assignment.partition("=")[0].strip().split("."))
         for k in list(lines):
