@@ -44,6 +44,12 @@ CONFIGS = [
 """(algorithm, game, penalty k). k = -100 is the penalty game of the issue; k = 0 keeps the two
 optima without the miscoordination trap, closer to the paper's description of its Figure 4 game."""
 
+ABLATIONS: dict[str, tuple[str, ...]] = {
+    "no-first-correction": ("algorithm.first_agent_correction=false",),
+    "no-epsilon": ("algorithm.epsilon_start=0.0", "algorithm.epsilon_end=0.0"),
+}
+"""MACPF variants on the k = -100 game, run with `python benchmarks/macpf_matrix.py macpf:penalty:-100.0:NAME`."""
+
 
 ANALYSIS = """Greedy evaluation, 16 episodes per seed, after 8000 episodes of training with
 specs/matrix/<algorithm>_penalty.yaml (env.game / env.k changed as listed). "seeds at optimum
@@ -55,7 +61,8 @@ The JSON file holds every seed's returns and MACPF's dependent joint-policy tabl
 
 MACPF rows: specs/matrix/macpf_penalty.yaml with `mixing: eq6` (the paper's eq. 6,
 `primitives.mixers.conditional_soft_mix`) and one gradient step per collected episode
-(`train_steps: 8`). The FOP, QMIX and VDN rows are the earlier runs (one step per 8 episodes).
+(`train_steps: 8`). Since 2026-11-29 the FOP, QMIX and VDN rows have the same budget (their specs
+also take one gradient step per episode; before, they took one per 8 episodes).
 
 - **Why MACPF used to fail on k = -100.** The authors' code mixes Q_jt = sum_i k_i(s) Q_i + b(s)
   with alpha_i = alpha. Eq. 6 has, besides the weights alpha / alpha_i, the terms
@@ -67,6 +74,9 @@ MACPF rows: specs/matrix/macpf_penalty.yaml with `mixing: eq6` (the paper's eq. 
   alpha <= 1, with the soft one on the two optima 50/50 after one step. The free scale of
   k_i(s) (25-46 learned) also raised the agents' effective temperature k_i alpha to ~15, where
   even the exact soft-optimal joint policy prefers agent 0's safe row.
+- **Baselines, k = -100.** FOP reaches 10 in 1/10 seeds, QMIX and VDN in 0/10; the rest settle
+  on the safe (1, 1). The paper reports its baselines finding the optimum "by chance"
+  (FOP 40% on its game).
 - **Penalty game, k = -100, eq. 6 mixing.** The greedy dependent policy reaches 10 in 7/10
   seeds (0/10 before), but it settles on ONE optimum: once it commits, the other optimum's
   cell is visited about once in (epsilon / 3)^2 joint actions and its value is never learned,
@@ -80,9 +90,21 @@ MACPF rows: specs/matrix/macpf_penalty.yaml with `mixing: eq6` (the paper's eq. 
   (weighted exact fit: u_i = (2.8, -1.3, 2.8)), so the Boltzmann independent policies are
   50/50 and earn 5 in expectation at k = 0 and -45 at k = -100. Theorem 2's deterministic
   counterpart (value 10) exists, but nothing in the losses selects it; the independent policy
-  reaches an optimum only when the dependent one has collapsed onto a single optimum.
-- **Non-monotonic game.** VDN and QMIX end in the zero block in 9/10 and 8/10 seeds, as the
-  literature reports. MACPF (eq. 6 mixing, one step per episode; re-measured 2026-11-29) reaches
+  can reach an optimum only when the dependent one has collapsed onto a single optimum, and
+  even then not always: in seed 7 the dependent joint policy is 99.8% on (0, 2), yet the greedy
+  independent pair plays the safe (1, 1). The independent critic fits every cell the
+  epsilon-soft behaviour visits, and agent 1's exploration puts (0, 0) = -100 into agent 0's
+  additive utility of action 0: relative overgeneralisation, now inside the independent fit.
+- **Two ablations on k = -100** (rows with overrides; `python benchmarks/macpf_matrix.py
+  macpf:penalty:-100.0:no-first-correction` and `...:no-epsilon`). (a) No dependency
+  corrections for agent 0 (`first_agent_correction: false`, so pi_0^dep = pi_0^ind): 0/10, every
+  seed on the safe (1, 1) with both policies. The released code's correction of agent 0, which
+  reads [h_0, 0], is what lets the dependent agent 0 follow Q_0^dep (the soft maximum over agent
+  1's replies, eq. 6) rather than the additive Q_0^ind. (b) No epsilon-soft exploration, only the
+  soft policies at alpha 1 -> 0.5 (appendix C.1 names epsilon only for QMIX and QPLEX): 0/10,
+  every seed on (1, 1); the epsilon exploration is what finds the optima at all.
+- **Non-monotonic game.** VDN and QMIX end in the zero block in 10/10 seeds each at one step
+  per episode (9/10 and 8/10 at one step per 8 episodes), as the literature reports. MACPF (eq. 6 mixing, one step per episode; re-measured 2026-11-29) reaches
   the optimum 8 in 8/10 seeds with both its dependent and its independent (execution) policies
   and stays in the zero block (0, never -12) in the other 2 (with the linear mixing and one step
   per 8 episodes it was 4/10, and the execution policies miscoordinated at -12 in 6/10). Here the
@@ -122,7 +144,7 @@ def measure(
     eval_keys = jnp.stack([jax.random.PRNGKey(1000 + s) for s in seeds])
     evaluate = eqx.filter_jit(eqx.filter_vmap(lambda lr, k, mode: exp.evaluate(lr, k, mode), in_axes=(0, 0, None)))
     out: dict[str, Any] = {
-        "algorithm": kind, "game": game, "k": k, "seeds": seeds, "env_steps": spec.train.num_updates * exp.steps_per_update,
+        "algorithm": kind, "game": game, "k": k, "seeds": seeds, "overrides": list(overrides), "env_steps": spec.train.num_updates * exp.steps_per_update,
         "wall_seconds": round(seconds, 1),
         "execution_return": np.asarray(evaluate(learners, eval_keys, "execution")["return"]).mean(-1).tolist(),
     }
@@ -136,10 +158,13 @@ def measure(
     return out
 
 
+ABLATION_NAMES = {v: k for k, v in ABLATIONS.items()}
+
+
 def summary_row(r: dict[str, Any]) -> dict[str, Any]:
     best = BEST[r["game"]]
     row = {
-        "algorithm": r["algorithm"], "game": r["game"] + (f" (k={r.get('k', -100.0):g})" if r["game"] == "penalty" else ""),
+        "algorithm": r["algorithm"] + "".join(f" {o}" for o in r.get("overrides", [])), "game": r["game"] + (f" (k={r.get('k', -100.0):g})" if r["game"] == "penalty" else ""),
         "seeds at optimum (execution)": f"{sum(x == best for x in r['execution_return'])}/{len(r['seeds'])}",
         "mean execution return": round(float(np.mean(r["execution_return"])), 2),
         "execution returns": " ".join(f"{x:g}" for x in r["execution_return"]),
@@ -170,14 +195,17 @@ def main() -> None:
     previous = RESULTS / "macpf_matrix.json"
     done = {}
     if wanted and previous.exists():
-        done = {(r["algorithm"], r["game"], r.get("k", -100.0 if r["game"] == "penalty" else None)): r
+        done = {(r["algorithm"], r["game"], r.get("k", -100.0 if r["game"] == "penalty" else None),
+                 ABLATION_NAMES.get(tuple(r.get("overrides", [])), "")): r
                 for r in json.loads(previous.read_text())["results"]}
-    for kind, game, k in CONFIGS:
-        if wanted and f"{kind}:{game}:{k}" not in wanted:
+    configs = [(*c, "") for c in CONFIGS] + [("macpf", "penalty", -100.0, name) for name in ABLATIONS]
+    for kind, game, k, name in configs:
+        label = f"{kind}:{game}:{k}" + (f":{name}" if name else "")
+        if (wanted or name) and label not in wanted:
             continue
-        done[(kind, game, k)] = r = measure(kind, game, k)
+        done[(kind, game, k, name)] = r = measure(kind, game, k, overrides=ABLATIONS.get(name, ()))
         print(summary_row(r), flush=True)
-    results = [done[c] for c in CONFIGS if c in done]
+    results = [done[c] for c in configs if c in done]
     notes = ANALYSIS
     write("macpf_matrix", {"results": results}, [summary_row(r) for r in results], notes)
 

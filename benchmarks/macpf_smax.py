@@ -62,13 +62,15 @@ def plot(results: list[dict], path: Path) -> None:
     fig, axes = plt.subplots(1, len(maps), figsize=(5 * len(maps), 3.6), squeeze=False)
     for ax, m in zip(axes[0], maps, strict=True):
         for r in (r for r in results if r["map"] == m):
+            color = f"C{ALGORITHMS.index(r['algorithm'])}"
             x = np.array(r["env_steps"]) / 1000
             y = np.array(r["win_rate"], dtype=float)
             mean, std = y.mean(1), y.std(1)
-            ax.plot(x, mean, label=r["algorithm"])
-            ax.fill_between(x, mean - std / 2, mean + std / 2, alpha=0.2)
+            ax.plot(x, mean, color=color, label=r["algorithm"])
+            ax.fill_between(x, mean - std / 2, mean + std / 2, color=color, alpha=0.15)
             if "behaviour_win_rate" in r:
-                ax.plot(x, np.array(r["behaviour_win_rate"], dtype=float).mean(1), "--", label=f"{r['algorithm']} (dependent)")
+                ax.plot(x, np.array(r["behaviour_win_rate"], dtype=float).mean(1), "--", color=color,
+                        label=f"{r['algorithm']} (dependent, behaviour)")
         ax.set(title=f"SMAX {m}", xlabel="env steps (k)", ylabel="win rate (execution, greedy)", ylim=(-0.02, 1.02))
         ax.legend(fontsize=7)
     fig.tight_layout()

@@ -48,17 +48,19 @@ def test_macpf_on_the_penalty_game():
 
 @pytest.mark.parametrize("kind", ["fop", "qmix", "vdn"])
 def test_baselines_settle_on_the_safe_action_of_the_penalty_game(kind):
-    """Penalty game, k = -100, 10 seeds: FOP, QMIX and VDN reach the optimum 10 in 0/10
-    seeds (measured); threshold: the safe joint action (1, 1), return 2, in >= 9/10."""
+    """Penalty game, k = -100, 10 seeds, one gradient step per episode as MACPF: FOP reaches
+    the optimum 10 in 1/10 seeds, QMIX and VDN in 0/10, the rest end on the safe (1, 1)
+    (measured 2026-11-29); threshold: the safe joint action, return 2, in >= 8/10."""
     ex = result(kind, "penalty")["execution_return"]
-    assert count(ex, lambda x: x == 2.0) >= 9, ex
+    assert count(ex, lambda x: x == 2.0) >= 8, ex
 
 
 @pytest.mark.parametrize("kind", ["qmix", "vdn"])
 def test_vdn_and_qmix_settle_on_the_suboptimal_block_of_the_nonmonotonic_game(kind):
     """Non-monotonic 3x3 game (optimum 8 at (0, 0), a zero block at {1, 2} x {1, 2}),
-    10 seeds. Measured: QMIX 8/10 and VDN 9/10 seeds end in the zero block (QMIX 2/10
-    and VDN 1/10 at 8). Threshold: the zero block in >= 7/10 seeds."""
+    10 seeds. Measured 2026-11-29 (one step per episode): QMIX and VDN end in the zero block
+    in 10/10 seeds (with one step per 8 episodes: 8/10 and 9/10). Threshold: the zero block
+    in >= 7/10 seeds."""
     ex = result(kind, "nonmonotonic", None)["execution_return"]
     assert count(ex, lambda x: x == 0.0) >= 7, ex
 
