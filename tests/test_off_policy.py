@@ -12,11 +12,12 @@ import pytest
 
 from marlspec.algorithms.macpf import MACPF
 from marlspec.algorithms.off_policy import OffPolicyConfig
+from marlspec.compile import compile as compile_spec
 from marlspec.envs.matrix import MatrixGame, penalty
 from marlspec.nn import TorsoFactory
 from marlspec.spec import SpecError, load_spec
 from marlspec.train.replay import Episodes
-from marlspec.train.runner import run
+from marlspec.train.runner import evaluate_run, init_states, run
 
 # ------------------------------------------------------------------ gradient routing
 
@@ -82,7 +83,7 @@ def test_macpf_routes_each_loss_to_its_own_modules(macpf_grads, loss, updated):
 
 # ------------------------------------------------------------------ end to end
 
-SEED = ["train.seeds=[0]", "algorithm.batch_size=8", "log.plot=false", "log.checkpoint=false"]
+SEED = ["train.seeds=[0]", "algorithm.batch_size=8", "log.plot=false", "log.checkpoint=true"]
 RECURRENT = ["network.kind=gru", "network.hidden=16", "network.fc=16", "env.episode_length=3"]
 
 CASES = {
@@ -110,6 +111,18 @@ def test_tiny_training_run_through_the_runner(kind, tiny_overrides, tmp_path):
     assert losses and all(np.isfinite(last[k]) for k in losses)
     assert ("behaviour_return" in last) == (kind == "macpf")  # MACPF reports its dependent policy too
     assert -100.0 <= last["eval_return"] <= 10.0 * (3 if "env.episode_length=3" in extra else 1)
+    # checkpoints hold the networks, not the replay, and still evaluate
+    meta = json.loads((rundir.path / "checkpoint.json").read_text())
+    assert meta["replay"] == "not saved"
+    if kind == "vdn":
+        learner = init_states(compile_spec(spec), [0]).learner
+        with_replay = sum(x.nbytes for x in jax.tree.leaves(eqx.filter(learner, eqx.is_array)))
+        without = sum(x.nbytes for x in jax.tree.leaves(eqx.filter(learner.replay, eqx.is_array)))
+        size = (rundir.path / "checkpoint.eqx").stat().st_size
+        assert size < with_replay - without + 10_000, (size, with_replay, without)
+        result = evaluate_run(rundir.path, episodes=2)
+        assert result["return"] == pytest.approx(np.mean(list(result["return_per_seed"].values())))
+        assert -100.0 <= result["return"] <= 10.0
 
 
 def test_off_policy_spec_errors_are_one_line():

@@ -23,6 +23,17 @@ CHECKPOINT_META = "checkpoint.json"
 MARL_EVAL_FILE = "marl_eval.json"
 
 
+def _has_replay(learner: Any) -> bool:
+    return getattr(learner, "replay", None) is not None
+
+
+def _without_replay(learner: Any) -> Any:
+    """`learner` with its `replay` field (off-policy learners) set to None."""
+    if not _has_replay(learner):
+        return learner
+    return eqx.tree_at(lambda t: t.replay, learner, None)
+
+
 def _clean(value: Any) -> Any:
     """JSON-safe scalars: NaN and infinities become null."""
     if isinstance(value, float) and not math.isfinite(value):
@@ -69,13 +80,20 @@ class RunDir:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     def save_checkpoint(self, learner: Any, meta: dict[str, Any]) -> None:
+        """Write the learner state, without an off-policy learner's replay buffer (hundreds
+        of MB on SMAX, and only the networks are needed to evaluate)."""
         tmp = self.path / (CHECKPOINT_FILE + ".tmp")
-        eqx.tree_serialise_leaves(tmp, learner)
+        eqx.tree_serialise_leaves(tmp, _without_replay(learner))
         os.replace(tmp, self.path / CHECKPOINT_FILE)
-        write_json(self.path / CHECKPOINT_META, meta)
+        write_json(self.path / CHECKPOINT_META, meta | ({"replay": "not saved"} if _has_replay(learner) else {}))
 
     def load_checkpoint(self, template: Any) -> Any:
-        return eqx.tree_deserialise_leaves(self.path / CHECKPOINT_FILE, template)
+        """Read a checkpoint into `template`'s structure; a replay buffer, which checkpoints
+        do not hold, is taken from `template` (a fresh, empty one)."""
+        loaded = eqx.tree_deserialise_leaves(self.path / CHECKPOINT_FILE, _without_replay(template))
+        if _has_replay(template):
+            loaded = eqx.tree_at(lambda t: t.replay, loaded, template.replay, is_leaf=lambda x: x is None)
+        return loaded
 
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json(self.path / SUMMARY_FILE, summary)
