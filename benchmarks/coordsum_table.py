@@ -195,7 +195,7 @@ def report(args: argparse.Namespace) -> None:
         plt.close(fig)
         rows.append({"task": task, "config": "uniform random", "steps/seed": 0, "seeds": "", "execution return": f"{rnd:.1f}",
                      "behaviour return": "", "paper @20M": ""})
-    write("coordsum", {"results": results}, rows, NOTES)
+    write("coordsum", {"results": results}, rows, NOTES + READING)
     print((RESULTS / "coordsum.md").read_text())
 
 
@@ -210,6 +210,44 @@ MAT's joint policy, which is centralized); "behaviour" is the data-collecting gu
 (MAGPO) or teacher (CTDS). The paper's numbers are at 20 M steps with tuned hyper-parameters
 (Table 1), ours at the budget listed with one shared set (specs/coordsum/magpo_<task>.yaml).
 Curves: results/coordsum_<task>.png (solid: deployed policy; dashed: guider/teacher)."""
+
+
+READING = """
+
+## Reading these numbers (updated 2026-11-29, session 3)
+
+These are early-training snapshots, not the paper's table: 0.5 M steps per seed on 3x10-30 and
+1.5 M on 5x20-80 (2.5% and 7.5% of the paper's 20 M). Commands:
+- `python benchmarks/coordsum_table.py run --task 3x10-30 --algorithms mappo magpo ctds happo mat --steps 500000`
+- `... run --task 3x10-30 --algorithms magpo --tag delta1.1 --set algorithm.delta=1.1 --steps 500000`
+  (likewise `delta3`; `lambda0` and `lambda4` with `--set algorithm.rl_coef=0.0` / `4.0`)
+- `... run --task 5x20-80 --algorithms magpo ctds mappo --steps 1500000`
+- `... report`
+
+- **3x10-30:** every method is far above random (6.5) and still climbing at 0.5 M (see
+  coordsum_3x10-30.png). HAPPO leads (89.4), then MAT (71.3); MAGPO, CTDS and MAPPO are level,
+  with overlapping CIs (60.8 / 58.0 / 57.4). MAGPO's deployed learners match its guider (60.8
+  vs 61.3); CTDS's students trail their teacher by 9 (58.0 vs 67.0).
+- **delta ablation on 3x10-30** (the paper's Fig. 4b uses 5x20-80): delta = 1.1 holds the guider
+  next to the learners (gap 0.5) but both learn slowly (43.6); delta = 1.5 (default) reaches
+  60.8 with gap 0.5; delta = 3 lets the guider run ahead (guider 65.3, learners 62.1, gap 3.2).
+- **lambda ablation on 3x10-30** (the paper's Fig. 5/8a): lambda = 0, the learners imitating the
+  guider only, gives 48.9 (guider 53.4, gap 4.5); lambda = 1 (default) 60.8 (gap 0.5); lambda = 4
+  gives 58.7 (gap 0.3). The learners' own PPO term helps here and closes the gap, as the paper
+  argues ("counter-supervising" the guider); beyond 1 it changes little at this budget.
+- **5x20-80 at 1.5 M steps: the paper's claim is NOT reproduced at this budget.** MAPPO is
+  at 25.5 [22.8, 27.6] with all 5 seeds between 20 and 29; MAGPO is at 8.8 [2.5, 17.8] (seeds
+  3.0, 2.1, 25.2, 11.1, 2.4) and CTDS at 8.8 [3.3, 14.3] (2.6, 2.4, 16.9, 6.6, 15.5). Random is
+  2.5. Where MAGPO's guider learns, its learners follow it closely (guider 26.1 / 11.2 vs
+  learners 25.2 / 11.1); in 3 of 5 seeds the guider itself has not left the random level. So
+  at this stage MAGPO is limited by its CTCE guider (here MAT-style, one block of width 32),
+  which learns this task more slowly than decentralized MAPPO; the paper also reports MAT
+  below MAPPO on 5x20-80 (86.9 vs 142.5) and says MAGPO inherits its guider's ability. CTDS's
+  teacher-student gap is 0.9 on average (teachers 2.8 / 1.8 / 18.8 / 7.0 / 18.0), far from the
+  paper's collapse (19.6 at 20 M): the undecentralizable coordination the paper blames has not
+  emerged yet at 1.5 M. Whether MAGPO overtakes MAPPO later, as in the paper (157.6 vs 142.5),
+  needs the long runs this CPU cannot give in a session (about 1 hour per algorithm per
+  1.5 M steps x 5 seeds here)."""
 
 
 def main() -> None:
