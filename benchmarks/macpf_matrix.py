@@ -158,9 +158,6 @@ def measure(
     return out
 
 
-ABLATION_NAMES = {v: k for k, v in ABLATIONS.items()}
-
-
 def summary_row(r: dict[str, Any]) -> dict[str, Any]:
     best = BEST[r["game"]]
     row = {
@@ -196,16 +193,17 @@ def main() -> None:
     done = {}
     if wanted and previous.exists():
         done = {(r["algorithm"], r["game"], r.get("k", -100.0 if r["game"] == "penalty" else None),
-                 ABLATION_NAMES.get(tuple(r.get("overrides", [])), "")): r
+                 tuple(r.get("overrides", []))): r
                 for r in json.loads(previous.read_text())["results"]}
-    configs = [(*c, "") for c in CONFIGS] + [("macpf", "penalty", -100.0, name) for name in ABLATIONS]
-    for kind, game, k, name in configs:
-        label = f"{kind}:{game}:{k}" + (f":{name}" if name else "")
-        if (wanted or name) and label not in wanted:
+    # (kind, game, k, overrides, label); ablations run only when named on the command line
+    configs = [(*c, (), f"{c[0]}:{c[1]}:{c[2]}") for c in CONFIGS] + [
+        ("macpf", "penalty", -100.0, overrides, f"macpf:penalty:-100.0:{name}") for name, overrides in ABLATIONS.items()]
+    for kind, game, k, overrides, label in configs:
+        if (wanted or overrides) and label not in wanted:
             continue
-        done[(kind, game, k, name)] = r = measure(kind, game, k, overrides=ABLATIONS.get(name, ()))
+        done[(kind, game, k, overrides)] = r = measure(kind, game, k, overrides=overrides)
         print(summary_row(r), flush=True)
-    results = [done[c] for c in configs if c in done]
+    results = [done[c[:4]] for c in configs if c[:4] in done]
     notes = ANALYSIS
     write("macpf_matrix", {"results": results}, [summary_row(r) for r in results], notes)
 

@@ -116,10 +116,10 @@ def test_tiny_training_run_through_the_runner(kind, tiny_overrides, tmp_path):
     assert meta["replay"] == "not saved"
     if kind == "vdn":
         learner = init_states(compile_spec(spec), [0]).learner
-        with_replay = sum(x.nbytes for x in jax.tree.leaves(eqx.filter(learner, eqx.is_array)))
-        without = sum(x.nbytes for x in jax.tree.leaves(eqx.filter(learner.replay, eqx.is_array)))
+        total = sum(x.nbytes for x in jax.tree.leaves(eqx.filter(learner, eqx.is_array)))
+        replay = sum(x.nbytes for x in jax.tree.leaves(eqx.filter(learner.replay, eqx.is_array)))
         size = (rundir.path / "checkpoint.eqx").stat().st_size
-        assert size < with_replay - without + 10_000, (size, with_replay, without)
+        assert size < total - replay + 10_000, (size, total, replay)
         result = evaluate_run(rundir.path, episodes=2)
         assert result["return"] == pytest.approx(np.mean(list(result["return_per_seed"].values())))
         assert -100.0 <= result["return"] <= 10.0

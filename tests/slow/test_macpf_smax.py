@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -28,8 +29,6 @@ STEPS = 400_000
 
 @functools.cache
 def result(kind: str) -> dict:
-    import tempfile
-
     return train(kind, "3m", STEPS, SEEDS, Path(tempfile.mkdtemp(prefix=f"smax_{kind}_")))
 
 
