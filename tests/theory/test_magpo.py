@@ -480,16 +480,21 @@ def test_sum_game_delta_guider_keeps_value(case: tuple) -> None:
     assert T.value(game, T.product_policy(new)) >= T.value(game, pi) - TOL
 
 
-@given(learner_cases(max_agents=3, max_states=3), st.sampled_from([1.05, 1.5, 3.0, 10.0]))
-def test_delta_guider_step_keeps_value_on_random_games(case: tuple, delta: float) -> None:
-    """(c) above on arbitrary small games: the delta-constrained guider step with
-    the reverse-KL learner projection does not lower V_rho (tested, not proved)."""
-    game, margs, eta = case
+def test_delta_guider_step_can_lower_value_on_other_games():
+    """FINDING (THEOREMS.md, claim 12): outside sum games, the delta-constrained guider step
+    followed by the reverse-KL learner projection CAN lower V_rho. Hypothesis found this
+    one-state, two-agent game (gamma = 0) in CI on 2026-11-29, at delta = 1.05, eta = 0.25,
+    both learners at (0.3208213, 0.6791787): V goes from 0.3074843 to 0.3074423. The
+    property "(c) holds on arbitrary games" was ours (tested, not proved), not a claim of
+    the paper; the sum-game property above still holds."""
+    game = T.Game(reward=np.array([[[-0.25, 0.5], [0.5, 0.25]]]), transition=np.ones((1, 2, 2, 1)),
+                  gamma=0.0, rho=np.array([1.0]))
+    margs = [np.array([[0.3208213, 0.6791787]])] * 2
     pi = T.product_policy(margs)
-    mu = T.chain_policy(M.delta_guider(game, pi, eta, delta))
+    mu = T.chain_policy(M.delta_guider(game, pi, 0.25, 1.05))
     new = T.product_policy(M.mean_field_projection(mu, margs, sweeps=50, tol=1e-13))
-    note(_case_text(game, eta=eta, delta=delta, pi=pi, mu=mu, pi_next=new))
-    assert T.value(game, new) >= T.value(game, pi) - TOL
+    assert T.value(game, pi) == pytest.approx(0.3074843, abs=1e-6)
+    assert T.value(game, new) - T.value(game, pi) < -1e-5
 
 
 @given(learner_cases(max_agents=3, max_states=2))
