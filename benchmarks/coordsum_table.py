@@ -142,8 +142,6 @@ def report(args: argparse.Namespace) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    from marlspec.io.plots import bootstrap_ci
-
     results: dict[str, Any] = {}
     rows = []
     for task_dir in sorted(p for p in RUNS.glob("*") if p.is_dir()):
@@ -153,8 +151,7 @@ def report(args: argparse.Namespace) -> None:
             continue
         rnd = random_return(task)
         results[task] = {"uniform_random_return": rnd, "configs": {}}
-        fig, ax = plt.subplots(figsize=(8, 5))
-        for i, (tag, run) in enumerate(configs.items()):
+        for tag, run in configs.items():
             summ = run["summary"]
             entry: dict[str, Any] = {
                 "algorithm": summ["algorithm"], "overrides": summ.get("overrides", []), "seeds": run["seeds"],
@@ -173,30 +170,43 @@ def report(args: argparse.Namespace) -> None:
                    "behaviour return": _ci(entry["behaviour"]) if "behaviour" in entry else "= execution" if tag == "mat" else "",
                    "paper @20M": "" if paper is None else paper}
             rows.append(row)
-            color = f"C{i}"
-            x = np.array(run["steps"])
-            for key, style in (("execution", "-"), ("behaviour", "--")):
-                if key not in run:
-                    continue
-                y = run[key]
-                lo, hi = bootstrap_ci(y)
-                label = f"{tag} ({'guider/teacher' if key == 'behaviour' else 'deployed'})"
-                ax.plot(x, y.mean(0), style, color=color, linewidth=2, label=label)
-                ax.fill_between(x, lo, hi, color=color, alpha=0.15)
-        ax.axhline(rnd, color="grey", linestyle=":", label=f"uniform random ({rnd:.1f})")
-        ax.set_xlabel("environment steps per seed")
-        ax.set_ylabel("episode return (sampled actions)")
-        ax.set_title(f"CoordSum-{task}: mean and 95% bootstrap CI over seeds")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=7, loc="best")
-        fig.tight_layout()
-        RESULTS.mkdir(parents=True, exist_ok=True)
-        fig.savefig(RESULTS / f"coordsum_{task}.png", dpi=110)
-        plt.close(fig)
+        # One figure for the algorithms, one for MAGPO's ablation arms (beside default MAGPO).
+        algorithms = {tag: run for tag, run in configs.items() if tag in ALGORITHMS}
+        arms = {tag: run for tag, run in configs.items() if tag not in ALGORITHMS}
+        _plot_curves(plt, algorithms, rnd, f"CoordSum-{task}", RESULTS / f"coordsum_{task}.png")
+        if arms:
+            arms = {**({"magpo": configs["magpo"]} if "magpo" in configs else {}), **arms}
+            _plot_curves(plt, arms, rnd, f"CoordSum-{task}, MAGPO ablations", RESULTS / f"coordsum_{task}_ablations.png")
         rows.append({"task": task, "config": "uniform random", "steps/seed": 0, "seeds": "", "execution return": f"{rnd:.1f}",
                      "behaviour return": "", "paper @20M": ""})
     write("coordsum", {"results": results}, rows, NOTES + READING)
     print((RESULTS / "coordsum.md").read_text())
+
+
+def _plot_curves(plt: Any, configs: dict[str, dict[str, Any]], rnd: float, title: str, path: Path) -> None:
+    """Mean curves with 95% bootstrap bands: solid for the deployed policy, dashed for the guider/teacher."""
+    from marlspec.io.plots import bootstrap_ci
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for i, (tag, run) in enumerate(configs.items()):
+        x = np.array(run["steps"])
+        for key, style in (("execution", "-"), ("behaviour", "--")):
+            if key not in run:
+                continue
+            lo, hi = bootstrap_ci(run[key])
+            label = f"{tag} ({'guider/teacher' if key == 'behaviour' else 'deployed'})"
+            ax.plot(x, run[key].mean(0), style, color=f"C{i}", linewidth=2, label=label)
+            ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.15)
+    ax.axhline(rnd, color="grey", linestyle=":", label=f"uniform random ({rnd:.1f})")
+    ax.set_xlabel("environment steps per seed")
+    ax.set_ylabel("episode return (sampled actions)")
+    ax.set_title(f"{title}: mean and 95% bootstrap CI over seeds")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7, loc="best")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def _ci(s: dict[str, Any]) -> str:
@@ -209,7 +219,8 @@ deployed policy (MAGPO's and CTDS's decentralized GRU learners; MAPPO's and HAPP
 MAT's joint policy, which is centralized); "behaviour" is the data-collecting guider
 (MAGPO) or teacher (CTDS). The paper's numbers are at 20 M steps with tuned hyper-parameters
 (Table 1), ours at the budget listed with one shared set (specs/coordsum/magpo_<task>.yaml).
-Curves: results/coordsum_<task>.png (solid: deployed policy; dashed: guider/teacher)."""
+Curves: results/coordsum_<task>.png, and coordsum_<task>_ablations.png for MAGPO's delta/lambda
+arms (solid: deployed policy; dashed: guider/teacher)."""
 
 
 READING = """

@@ -94,3 +94,22 @@ def test_failed_run_keeps_metrics_and_checkpoint(tmp_path, monkeypatch):
     assert (out / "checkpoint.eqx").exists()
     assert json.loads((out / "checkpoint.json").read_text())["env_steps"] == 64
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 4  # evals at 0 and 64, two seeds
+
+
+def test_progress_prints_full_lines_when_not_a_terminal(capsys):
+    bar = runner.Progress(1000, "tiny [mappo on coordsum]", enabled=True, live=False)
+    bar.update(0, 0.0, float("nan"), None)
+    bar.update(250, 5000.0, 12.5, 0.4)
+    bar.close()
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2
+    assert lines[0].startswith("tiny [mappo on coordsum] | 0/1,000 steps (0%) | 0 sps") and lines[0].endswith("eta -")
+    assert "250/1,000 steps (25%) | 5,000 sps | return 12.5 | win 40% | elapsed " in lines[1]
+    assert bar.line(250, 5000.0, 12.5, None, elapsed=10.0).endswith("elapsed 00:00:10 | eta 00:00:30")
+
+
+def test_disabled_progress_prints_nothing(capsys):
+    bar = runner.Progress(1000, "quiet", enabled=False, live=False)
+    bar.update(500, 1.0, 1.0, None)
+    bar.close()
+    assert capsys.readouterr().out == ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import functools
 import os
+import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -95,11 +96,18 @@ def make_evaluator(experiment: AnyExperiment) -> Callable[[Any, int, Mode, list[
 
 
 class Progress:
-    """A `rich` progress bar with env steps, steps/s, latest return (and win rate) and ETA."""
+    """Training progress: env steps, steps/s, latest return (and win rate), elapsed time and ETA.
 
-    def __init__(self, total: int, title: str, enabled: bool):
-        self.enabled = enabled
-        if not enabled:
+    On a terminal this is a live `rich` bar. When stdout is not a terminal (a log file, a
+    cluster job, a pipe) a live bar cannot redraw, so one plain line is printed per evaluation
+    instead, with every field in full.
+    """
+
+    def __init__(self, total: int, title: str, enabled: bool, live: bool | None = None):
+        self.enabled, self.total, self.title = enabled, total, title
+        self.live = sys.stdout.isatty() if live is None else live
+        self.t0 = time.perf_counter()
+        if not enabled or not self.live:
             return
         from rich.progress import (
             BarColumn,
@@ -120,12 +128,27 @@ class Progress:
         self.bar.start()
 
     def update(self, steps: int, sps: float, ret: float, win: float | None) -> None:
-        if self.enabled:
+        if not self.enabled:
+            return
+        if self.live:
             self.bar.update(self.task, completed=steps, sps=f"{sps:,.0f}", ret=f"{ret:.3g}",
                             win="" if win is None else f"win {win:.0%}")
+            return
+        print(self.line(steps, sps, ret, win, time.perf_counter() - self.t0), flush=True)
+
+    def line(self, steps: int, sps: float, ret: float, win: float | None, elapsed: float) -> str:
+        """The plain progress line used when stdout is not a terminal."""
+        fmt = lambda s: time.strftime("%H:%M:%S", time.gmtime(s))  # noqa: E731
+        eta = elapsed * (self.total - steps) / steps if steps > 0 else float("nan")
+        parts = [self.title, f"{steps:,}/{self.total:,} steps ({steps / max(self.total, 1):.0%})",
+                 f"{sps:,.0f} sps", f"return {ret:.3g}"]
+        if win is not None:
+            parts.append(f"win {win:.0%}")
+        parts += [f"elapsed {fmt(elapsed)}", "eta " + (fmt(eta) if np.isfinite(eta) else "-")]
+        return " | ".join(parts)
 
     def close(self) -> None:
-        if self.enabled:
+        if self.enabled and self.live:
             self.bar.stop()
 
 
