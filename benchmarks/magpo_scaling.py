@@ -14,6 +14,7 @@ is the slope of log(time) against log(N) over the measured points (least squares
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -53,7 +54,7 @@ def one(algorithm: str, n: int) -> dict:
 
     roll_fn, roll_compile = compile_ahead(roll, rs, donate=False)
     traj = roll_fn(rs)
-    rollout_s = timed(lambda: roll_fn(rs).reward)
+    rollout_s = timed(lambda: roll_fn(rs).reward, repeats=5)
 
     def upd(args):
         learner, batch = args
@@ -63,7 +64,7 @@ def one(algorithm: str, n: int) -> dict:
     update_s = timed(lambda: jax.tree.leaves(eqx.filter(upd_fn((rs.learner, traj)), eqx.is_array))[0], repeats=2)
     return {"algorithm": algorithm, "agents": n, "rollout_s": rollout_s, "update_s": update_s,
             "steps_per_s": 16 * 64 / (rollout_s + update_s), "compile_s": roll_compile + upd_compile,
-            "init_s": init_s, "peak_rss_mb": peak_rss_mb()}
+            "init_s": init_s, "peak_rss_mb": peak_rss_mb(), "load_avg_1min": os.getloadavg()[0]}
 
 
 def slope(xs: list[int], ys: list[float]) -> float:
@@ -78,6 +79,7 @@ def main() -> None:
             row = in_subprocess(__file__, [algorithm, str(n)])
             print(json.dumps(row), f"({time.time() - t0:.0f}s)", flush=True)
             rows.append(row)
+    loads = [r["load_avg_1min"] for r in rows]
     fits = {}
     for algorithm in ("magpo", "mappo"):
         mine = [r for r in rows if r["algorithm"] == algorithm]
@@ -92,7 +94,9 @@ def main() -> None:
              + ". The guider decodes the N agents one after another while acting (N passes of a decoder "
              "whose attention spans N positions, so O(N^2) per agent and O(N^3) per step in the worst case "
              "before constant costs dominate); training evaluates all agents in one causal pass. "
-             "The CPU was shared with other jobs, so times carry noise of tens of percent.")
+             f"Times are the best of 5 rollouts / 2 updates. The 1-minute load average after each measurement "
+             f"was {min(loads):.1f}-{max(loads):.1f} on {os.cpu_count()} cores"
+             + (" (a quiet machine)." if max(loads) <= 2.5 else ": other jobs shared the CPU, so times carry noise."))
     write("magpo_scaling", {"rows": rows, "fitted_exponents": fits}, table, notes)
 
 
