@@ -113,3 +113,8 @@ def test_disabled_progress_prints_nothing(capsys):
     bar.update(500, 1.0, 1.0, None)
     bar.close()
     assert capsys.readouterr().out == ""
+
+
+def test_progress_line_counts_hours_past_a_day():
+    bar = runner.Progress(2, "long", enabled=True, live=False)
+    assert bar.line(1, 1.0, 0.0, None, elapsed=90000.0).endswith("elapsed 25:00:00 | eta 25:00:00")

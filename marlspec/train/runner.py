@@ -138,7 +138,7 @@ class Progress:
 
     def line(self, steps: int, sps: float, ret: float, win: float | None, elapsed: float) -> str:
         """The plain progress line used when stdout is not a terminal."""
-        fmt = lambda s: time.strftime("%H:%M:%S", time.gmtime(s))  # noqa: E731
+        fmt = lambda s: f"{int(s // 3600):02d}:{int(s % 3600 // 60):02d}:{int(s % 60):02d}"  # noqa: E731
         eta = elapsed * (self.total - steps) / steps if steps > 0 else float("nan")
         parts = [self.title, f"{steps:,}/{self.total:,} steps ({steps / max(self.total, 1):.0%})",
                  f"{sps:,.0f} sps", f"return {ret:.3g}"]
