@@ -170,13 +170,14 @@ def report(args: argparse.Namespace) -> None:
                    "behaviour return": _ci(entry["behaviour"]) if "behaviour" in entry else "= execution" if tag == "mat" else "",
                    "paper @20M": "" if paper is None else paper}
             rows.append(row)
-        # One figure for the algorithms, one for MAGPO's ablation arms (beside default MAGPO).
+        # One figure for the algorithms, one for the ablation arms beside their algorithms' defaults.
         algorithms = {tag: run for tag, run in configs.items() if tag in ALGORITHMS}
         arms = {tag: run for tag, run in configs.items() if tag not in ALGORITHMS}
         _plot_curves(plt, algorithms, rnd, f"CoordSum-{task}", RESULTS / f"coordsum_{task}.png")
         if arms:
-            arms = {**({"magpo": configs["magpo"]} if "magpo" in configs else {}), **arms}
-            _plot_curves(plt, arms, rnd, f"CoordSum-{task}, MAGPO ablations", RESULTS / f"coordsum_{task}_ablations.png")
+            bases = {run["summary"]["algorithm"] for run in arms.values()}
+            arms = {**{tag: run for tag, run in algorithms.items() if tag in bases}, **arms}
+            _plot_curves(plt, arms, rnd, f"CoordSum-{task}, ablation arms", RESULTS / f"coordsum_{task}_ablations.png")
         rows.append({"task": task, "config": "uniform random", "steps/seed": 0, "seeds": "", "execution return": f"{rnd:.1f}",
                      "behaviour return": "", "paper @20M": ""})
     write("coordsum", {"results": results}, rows, NOTES + READING)
@@ -219,46 +220,67 @@ deployed policy (MAGPO's and CTDS's decentralized GRU learners; MAPPO's and HAPP
 MAT's joint policy, which is centralized); "behaviour" is the data-collecting guider
 (MAGPO) or teacher (CTDS). The paper's numbers are at 20 M steps with tuned hyper-parameters
 (Table 1), ours at the budget listed with one shared set (specs/coordsum/magpo_<task>.yaml).
-Curves: results/coordsum_<task>.png, and coordsum_<task>_ablations.png for MAGPO's delta/lambda
-arms (solid: deployed policy; dashed: guider/teacher)."""
+Curves: results/coordsum_<task>.png, and coordsum_<task>_ablations.png for the ablation arms
+beside their algorithm's default (solid: deployed policy; dashed: guider/teacher)."""
 
 
 READING = """
 
-## Reading these numbers (updated 2026-11-29, session 3)
+## Reading these numbers (updated 2026-11-30, session 4)
 
-These are early-training snapshots, not the paper's table: 0.5 M steps per seed on 3x10-30 and
-1.5 M on 5x20-80 (2.5% and 7.5% of the paper's 20 M). Commands:
+These are early-training snapshots, not the paper's table. Budgets: 0.5 M steps per seed on
+3x10-30 and 3x30-50, and 1.5 M on 5x20-80 (2.5% and 7.5% of the paper's 20 M). 8x15-100 has
+not been run. Commands:
 - `python benchmarks/coordsum_table.py run --task 3x10-30 --algorithms mappo magpo ctds happo mat --steps 500000`
+  (likewise `--task 3x30-50`)
 - `... run --task 3x10-30 --algorithms magpo --tag delta1.1 --set algorithm.delta=1.1 --steps 500000`
   (likewise `delta3`; `lambda0` and `lambda4` with `--set algorithm.rl_coef=0.0` / `4.0`)
-- `... run --task 5x20-80 --algorithms magpo ctds mappo --steps 1500000`
+- `... run --task 5x20-80 --algorithms magpo ctds mappo happo mat --steps 1500000`, and the arms
+  `--tag delta1.1 --set algorithm.delta=1.1` and `--tag delta3 --set algorithm.delta=3.0`
 - `... report`
 
+Every MAGPO arm uses the same seeds 0-4, and so the same initial networks, as default MAGPO.
+
 - **3x10-30:** every method is far above random (6.5) and still climbing at 0.5 M (see
-  coordsum_3x10-30.png). HAPPO leads (89.4), then MAT (71.3); MAGPO, CTDS and MAPPO are level,
+  coordsum_3x10-30.png). HAPPO leads (89.4), then MAT (71.3). MAGPO, CTDS and MAPPO are level,
   with overlapping CIs (60.8 / 58.0 / 57.4). MAGPO's deployed learners match its guider (60.8
   vs 61.3); CTDS's students trail their teacher by 9 (58.0 vs 67.0).
-- **delta ablation on 3x10-30** (the paper's Fig. 4b uses 5x20-80): delta = 1.1 holds the guider
-  next to the learners (gap 0.5) but both learn slowly (43.6); delta = 1.5 (default) reaches
-  60.8 with gap 0.5; delta = 3 lets the guider run ahead (guider 65.3, learners 62.1, gap 3.2).
-- **lambda ablation on 3x10-30** (the paper's Fig. 5/8a): lambda = 0, the learners imitating the
-  guider only, gives 48.9 (guider 53.4, gap 4.5); lambda = 1 (default) 60.8 (gap 0.5); lambda = 4
-  gives 58.7 (gap 0.3). The learners' own PPO term helps here and closes the gap, as the paper
-  argues ("counter-supervising" the guider); beyond 1 it changes little at this budget.
-- **5x20-80 at 1.5 M steps: the paper's claim is NOT reproduced at this budget.** MAPPO is
-  at 25.5 [22.8, 27.6] with all 5 seeds between 20 and 29; MAGPO is at 8.8 [2.5, 17.8] (seeds
-  3.0, 2.1, 25.2, 11.1, 2.4) and CTDS at 8.8 [3.3, 14.3] (2.6, 2.4, 16.9, 6.6, 15.5). Random is
-  2.5. Where MAGPO's guider learns, its learners follow it closely (guider 26.1 / 11.2 vs
-  learners 25.2 / 11.1); in 3 of 5 seeds the guider itself has not left the random level. So
-  at this stage MAGPO is limited by its CTCE guider (here MAT-style, one block of width 32),
-  which learns this task more slowly than decentralized MAPPO; the paper also reports MAT
-  below MAPPO on 5x20-80 (86.9 vs 142.5) and says MAGPO inherits its guider's ability. CTDS's
-  teacher-student gap is 0.9 on average (teachers 2.8 / 1.8 / 18.8 / 7.0 / 18.0), far from the
-  paper's collapse (19.6 at 20 M): the undecentralizable coordination the paper blames has not
-  emerged yet at 1.5 M. Whether MAGPO overtakes MAPPO later, as in the paper (157.6 vs 142.5),
-  needs the long runs this CPU cannot give in a session (about 1 hour per algorithm per
-  1.5 M steps x 5 seeds here)."""
+- **3x30-50 at 0.5 M** (random 2.7): the two autoregressive-trained families lead. MAT 23.9
+  [18.6, 29.9], CTDS 18.2 (teacher 21.9), MAGPO 15.2 (guider 17.0), MAPPO 10.9, HAPPO 8.5.
+  The CIs of MAGPO, CTDS and MAT overlap. CTDS's gap (3.7) is already larger than MAGPO's (1.8).
+  The paper has MAPPO and MAGPO level at 20 M (158.1 / 156.6); here MAPPO has not taken off yet.
+- **5x20-80 at 1.5 M: the paper's claim (MAGPO >= MAPPO >> CTDS) is NOT reproduced at this
+  budget.**
+  - MAT 28.9 [8.6, 49.3] (seeds 3.1 / 51.2 / 56.6 / 30.8 / 2.9);
+  - MAPPO 25.5 [22.8, 27.6] (all 5 seeds between 20 and 29);
+  - MAGPO 8.8 [2.5, 17.8] (3.0 / 2.1 / 25.2 / 11.1 / 2.4);
+  - CTDS 8.8 [3.3, 14.3];
+  - HAPPO 8.1 [6.9, 9.3];
+  - random 2.5.
+
+  What limits MAGPO here is when its guider takes off, not the delta box. The autoregressive
+  network (MAT-style, one block of width 32) leaves the uniform policy at a random time: MAT
+  itself had taken off in 3 of 5 seeds by 1.5 M and stayed at random in the other 2 (policy
+  entropy about 2.99, i.e. log 20, throughout). MAGPO's guider took off in 2 of 5 seeds, CTDS's
+  teacher in 3. The decentralized MAPPO actors had all left random by 0.65 M. With delta = 1.5
+  the box hardly binds: the mean |log mu/pi| over agent-steps stays between 0.01 and 0.11
+  (log 1.5 = 0.41), and the KL mask is on for 0.2% of agent-steps on average (2% at most).
+  Where the guider learns, the learners follow within about 1. CTDS's teacher-student gap is 0.9: the undecentralizable coordination the
+  paper blames for CTDS's collapse (19.6 at 20 M) has not appeared yet.
+- **delta ablation on 5x20-80** (the paper's Fig. 4b; 1.5 M x 5 seeds): delta 1.1 / 1.5 / 3 give
+  3.6 [2.4, 5.5] / 8.8 [2.5, 17.8] / 10.0 [3.6, 16.5]. Only 1 of 5 seeds with delta 1.1 had begun
+  to learn (6.4). Early in training, a tight box slows the guider's escape from uniform: with
+  delta 1.1 the KL mask fires on 1.1% of agent-steps on average (up to 9%), against 0.2% at 1.5
+  and 0.01% at 3. The paper's finding, that a smaller delta is better on this task, concerns the late phase, when the guider would otherwise learn
+  coordination the learners cannot copy. That phase is beyond this budget. The same ordering
+  holds on 3x10-30 at 0.5 M: 43.6 / 60.8 / 62.1, with gaps 0.5 / 0.5 / 3.2 to the guider.
+- **lambda ablation on 3x10-30** (the paper's Fig. 5/8a): lambda = 0 (the learners only imitate
+  the guider) gives 48.9 (guider 53.4, gap 4.5); lambda = 1 (default) gives 60.8 (gap 0.5);
+  lambda = 4 gives 58.7 (gap 0.3). The learners' own PPO term helps here and closes the gap, as
+  the paper argues ("counter-supervising" the guider). Beyond 1 it changes little at this budget.
+VF_ARM
+- Whether MAGPO overtakes MAPPO later, as in the paper (157.6 vs 142.5), needs runs near 20 M:
+  about 7-11 hours per algorithm for 5 seeds on this CPU (specs/tuned/magpo_coordsum_5x20-80.yaml)."""
 
 
 def main() -> None:
