@@ -296,7 +296,8 @@ Every MAGPO arm uses the same seeds 0-4, and so the same initial networks, as de
     separated the two possible effects: value-driven features, and a smaller policy step once
     the clip binds.
   - The recorded rows keep 0.5 so that they reproduce. The tuned specs use 0.1.
-- Whether MAGPO overtakes MAPPO later, as in the paper (157.6 vs 142.5), needs runs near 20 M:
+- Whether the whole claim holds at the end of training (MAGPO 157.6 >= MAPPO 142.5 >> CTDS 19.6,
+  with CTDS collapsing) needs every method at vf_coef 0.1 and runs near 20 M:
   about 7-11 hours per algorithm for 5 seeds on this CPU (specs/tuned/magpo_coordsum_5x20-80.yaml)."""
 
 
