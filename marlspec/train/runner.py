@@ -131,8 +131,7 @@ class Progress:
         if not self.enabled:
             return
         if self.live:
-            self.bar.update(self.task, completed=steps, sps=f"{sps:,.0f}", ret=f"{ret:.3g}",
-                            win="" if win is None else f"win {win:.0%}")
+            self.bar.update(self.task, completed=steps, **_fields(sps, ret, win))
             return
         print(self.line(steps, sps, ret, win, time.perf_counter() - self.t0), flush=True)
 
@@ -140,16 +139,20 @@ class Progress:
         """The plain progress line used when stdout is not a terminal."""
         fmt = lambda s: f"{int(s // 3600):02d}:{int(s % 3600 // 60):02d}:{int(s % 60):02d}"  # noqa: E731
         eta = elapsed * (self.total - steps) / steps if steps > 0 else float("nan")
+        f = _fields(sps, ret, win)
         parts = [self.title, f"{steps:,}/{self.total:,} steps ({steps / max(self.total, 1):.0%})",
-                 f"{sps:,.0f} sps", f"return {ret:.3g}"]
-        if win is not None:
-            parts.append(f"win {win:.0%}")
+                 f"{f['sps']} sps", f"return {f['ret']}"] + ([f["win"]] if f["win"] else [])
         parts += [f"elapsed {fmt(elapsed)}", "eta " + (fmt(eta) if np.isfinite(eta) else "-")]
         return " | ".join(parts)
 
     def close(self) -> None:
         if self.enabled and self.live:
             self.bar.stop()
+
+
+def _fields(sps: float, ret: float, win: float | None) -> dict[str, str]:
+    """The progress fields as shown by both the live bar and the plain line."""
+    return {"sps": f"{sps:,.0f}", "ret": f"{ret:.3g}", "win": "" if win is None else f"win {win:.0%}"}
 
 
 def _mean(x: Any) -> float:
