@@ -131,7 +131,8 @@ class Progress:
         if not self.enabled:
             return
         if self.live:
-            self.bar.update(self.task, completed=steps, **_fields(sps, ret, win))
+            f = _fields(sps, ret, win)
+            self.bar.update(self.task, completed=steps, sps=f["sps"], ret=f["ret"], win=f["win"])
             return
         print(self.line(steps, sps, ret, win, time.perf_counter() - self.t0), flush=True)
 
