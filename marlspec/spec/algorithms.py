@@ -216,6 +216,11 @@ class MATSpec(PPOFamilySpec):
 
     supports_continuous: ClassVar[bool] = False
     kind: Literal["mat"] = "mat"
+    vf_coef: float = Field(0.1, ge=0.0)
+    """Value loss coefficient. 0.1 is MAGPO's Table 2 default for its autoregressive networks
+    (MAT, Sable). Here it matters, unlike for MAPPO: the value head shares the joint policy's
+    encoder. On CoordSum-5x20-80 it let the guider leave the uniform policy far sooner than
+    0.5 did (benchmarks/results/coordsum.md)."""
     joint_policy: JointPolicySpec = Field(default_factory=JointPolicySpec)
     """The joint policy network."""
 
@@ -228,6 +233,11 @@ class MAGPOSpec(PPOFamilySpec):
 
     supports_continuous: ClassVar[bool] = False
     kind: Literal["magpo"] = "magpo"
+    vf_coef: float = Field(0.1, ge=0.0)
+    """Value loss coefficient. 0.1 is MAGPO's Table 2 default for its autoregressive networks
+    (MAT, Sable). Here it matters, unlike for MAPPO: the value head shares the joint policy's
+    encoder. On CoordSum-5x20-80 it let the guider leave the uniform policy far sooner than
+    0.5 did (benchmarks/results/coordsum.md)."""
     delta: float = Field(1.5, gt=1.0)
     """Double-clip bound delta > 1 (eq. 9-10): the guider/learner probability ratio is kept in
     (1/delta, delta). The paper tunes it in {1.1, 1.2, 1.3, 1.5, 2, 3}."""
@@ -247,6 +257,11 @@ class CTDSSpec(PPOFamilySpec):
 
     supports_continuous: ClassVar[bool] = False
     kind: Literal["ctds"] = "ctds"
+    vf_coef: float = Field(0.1, ge=0.0)
+    """Value loss coefficient. 0.1 is MAGPO's Table 2 default for its autoregressive networks
+    (MAT, Sable). Here it matters, unlike for MAPPO: the value head shares the joint policy's
+    encoder. On CoordSum-5x20-80 it let the guider leave the uniform policy far sooner than
+    0.5 did (benchmarks/results/coordsum.md)."""
     rl_coef: float = Field(0.0, ge=0.0)
     """Weight of an auxiliary PPO term on the students (0 in CTDS; MAGPO's Figure 8b tries > 0)."""
     kl_direction: Literal["forward", "reverse"] = "forward"
