@@ -170,10 +170,10 @@ def report(args: argparse.Namespace) -> None:
                    "behaviour return": _ci(entry["behaviour"]) if "behaviour" in entry else "= execution" if tag == "mat" else "",
                    "paper @20M": "" if paper is None else paper}
             rows.append(row)
-        # One figure for the algorithms, one for the ablation arms beside their algorithms' defaults.
-        algorithms = {tag: run for tag, run in configs.items() if tag in ALGORITHMS}
-        arms = {tag: run for tag, run in configs.items() if tag not in ALGORITHMS}
+        algorithms, variants, arms = figure_groups(configs)
         _plot_curves(plt, algorithms, rnd, f"CoordSum-{task}", RESULTS / f"coordsum_{task}.png")
+        for variant, group in variants.items():
+            _plot_curves(plt, group, rnd, f"CoordSum-{task}, {variant}", RESULTS / f"coordsum_{task}_{variant}.png")
         if arms:
             bases = {run["summary"]["algorithm"] for run in arms.values()}
             arms = {**{tag: run for tag, run in algorithms.items() if tag in bases}, **arms}
@@ -182,6 +182,25 @@ def report(args: argparse.Namespace) -> None:
                      "behaviour return": "", "paper @20M": ""})
     write("coordsum", {"results": results}, rows, NOTES + READING)
     print((RESULTS / "coordsum.md").read_text())
+
+
+def figure_groups(configs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, Any]]:
+    """Split a task's run directories into the figures that show them: the algorithms under
+    the spec's settings (tag = algorithm), variants that change one setting for several
+    algorithms (tag `<algorithm>_<variant>`, one figure per variant, e.g. `vf0.1`), and
+    single-algorithm ablation arms (any other tag, drawn beside their algorithm's default)."""
+    algorithms = {tag: run for tag, run in configs.items() if tag in ALGORITHMS}
+    variants: dict[str, dict[str, Any]] = {}
+    arms = {}
+    for tag, run in configs.items():
+        if tag in ALGORITHMS:
+            continue
+        algorithm, _, variant = tag.partition("_")
+        if algorithm in ALGORITHMS and variant:
+            variants.setdefault(variant, {})[tag] = run
+        else:
+            arms[tag] = run
+    return algorithms, variants, arms
 
 
 def _plot_curves(plt: Any, configs: dict[str, dict[str, Any]], rnd: float, title: str, path: Path) -> None:
@@ -220,8 +239,10 @@ deployed policy (MAGPO's and CTDS's decentralized GRU learners; MAPPO's and HAPP
 MAT's joint policy, which is centralized); "behaviour" is the data-collecting guider
 (MAGPO) or teacher (CTDS). The paper's numbers are at 20 M steps with tuned hyper-parameters
 (Table 1), ours at the budget listed with one shared set (specs/coordsum/magpo_<task>.yaml).
-Curves: results/coordsum_<task>.png, and coordsum_<task>_ablations.png for the ablation arms
-beside their algorithm's default (solid: deployed policy; dashed: guider/teacher)."""
+Curves: results/coordsum_<task>.png; coordsum_<task>_<variant>.png for runs tagged
+`<algorithm>_<variant>` (one changed setting, several algorithms, e.g. vf0.1); and
+coordsum_<task>_ablations.png for the other arms beside their algorithm's default (solid:
+deployed policy; dashed: guider/teacher)."""
 
 
 READING = """
@@ -237,7 +258,7 @@ not been run. Commands:
   (likewise `delta3`; `lambda0` and `lambda4` with `--set algorithm.rl_coef=0.0` / `4.0`)
 - `... run --task 5x20-80 --algorithms magpo ctds mappo happo mat --steps 1500000`, and the arms
   `--tag delta1.1 --set algorithm.delta=1.1`, `--tag delta3 --set algorithm.delta=3.0` and
-  `--tag vf0.1 --set algorithm.vf_coef=0.1`; and
+  `--tag magpo_vf0.1 --set algorithm.vf_coef=0.1`; and
   `... run --task 5x20-80 --algorithms mappo --tag mappo_vf0.1 --set algorithm.vf_coef=0.1 --steps 1000000`
 - `... report`
 
@@ -283,7 +304,7 @@ Every MAGPO arm uses the same seeds 0-4, and so the same initial networks, as de
 - **Value-loss weight on 5x20-80: the paper's value (0.1) reverses the MAGPO-MAPPO ordering.**
   The rows above use vf_coef = 0.5 (our PPO default) for every method. The paper's Tables 2-3
   give 0.1. Arms with 0.1, same seeds and initial networks:
-  - MAGPO (tag vf0.1, 1.5 M): 45.6 (seeds 54.9 / 38.4 / 57.8 / 21.0 / 56.1; guider 46.5);
+  - MAGPO (tag magpo_vf0.1, 1.5 M): 45.6 (seeds 54.9 / 38.4 / 57.8 / 21.0 / 56.1; guider 46.5);
     18.6 at 0.98 M. With 0.5 it had 8.8, and 3.7 at 0.98 M. All 5 guiders took off, 4 of them
     by 0.5 M.
   - MAPPO (tag mappo_vf0.1, 1.0 M): 10.3, the same as MAPPO with 0.5 at that step (10.2).
