@@ -82,3 +82,18 @@ def test_happo_actors_are_per_agent(tiny_overrides):
 def test_happo_refuses_shared_parameters(tiny_overrides):
     with pytest.raises(SpecError, match="algorithm.share_parameters"):
         parse_spec(SPEC.format(kind="happo", extra=", share_parameters: true", network=NETWORKS["happo"]))
+
+
+def test_happo_critic_step_is_weighted_by_vf_coef(tiny_overrides):
+    """The critic's loss is scaled by `vf_coef`: with 0 the critic's Adam sees zero gradients
+    and leaves it unchanged; with the default it moves."""
+    moved = {}
+    for vf in (0.0, 0.5):
+        exp = compile_spec(tiny_spec("happo", [*tiny_overrides, f"algorithm.vf_coef={vf}"]))
+        rs = exp.init(jax.random.PRNGKey(0))
+        new, metrics = eqx.filter_jit(exp.update)(rs)
+        assert float(metrics["value_loss"]) > 0.0
+        before, after = (eqx.filter(s.learner.critic, eqx.is_inexact_array) for s in (rs, new))
+        moved[vf] = max(float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after)))
+    assert moved[0.0] == 0.0
+    assert moved[0.5] > 1e-6

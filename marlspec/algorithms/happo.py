@@ -6,7 +6,7 @@ multi-agent reinforcement learning").
   applied with `eqx.filter_vmap` over that axis. Torso from the spec's `network`.
 - Critic: one shared, centralized critic on the global state plus the agent id (as MAPPO).
 - Update: per-agent GAE; the critic is fitted first (`epochs x minibatches`, clipped value
-  loss). Then the agents are updated one after another in a fresh random order i_1..i_N:
+  loss times `vf_coef`, with its own optimiser). Then the agents are updated one after another in a fresh random order i_1..i_N:
   agent i_m runs `epochs x minibatches` of `objectives.happo_clip`, whose advantage is
   weighted by M = prod_{k<m} pi_new^{i_k} / pi_old^{i_k} (the agents already updated);
   afterwards M is multiplied by agent i_m's own new/old ratio on the whole rollout. This
@@ -121,13 +121,16 @@ class HAPPO(Algorithm):
         def critic_step(carry: tuple[Net, optax.OptState], idx: Array, _: PRNGKeyArray) -> tuple[tuple[Net, optax.OptState], dict[str, Array]]:
             critic, opt_state = carry
 
-            def loss(net: Net) -> Array:
+            def loss(net: Net) -> tuple[Array, Array]:
                 xs, first, m, old_v, tgt = take_envs((critic_xs, batch.first, mask, values, targets), idx)
                 h0 = jnp.take(h_critic, idx, axis=0)
                 _, v = unroll_streams(net, h0, xs, first)
-                return obj.masked_mean(obj.value_loss(v[..., 0], old_v, tgt, c.value_clip_eps), m)
+                vl = obj.masked_mean(obj.value_loss(v[..., 0], old_v, tgt, c.value_clip_eps), m)
+                # Weighted by vf_coef as in Mava's separate-critic PPO losses: with its own Adam,
+                # the weight acts only through the gradient-norm clip and Adam's epsilon.
+                return c.vf_coef * vl, vl
 
-            vl, grads = eqx.filter_value_and_grad(loss)(critic)
+            (_, vl), grads = eqx.filter_value_and_grad(loss, has_aux=True)(critic)
             updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(critic, eqx.is_inexact_array))
             return (eqx.apply_updates(critic, updates), opt_state), {"value_loss": vl}
 
