@@ -167,7 +167,7 @@ def report(args: argparse.Namespace) -> None:
             paper = PAPER_20M.get(task, {}).get(tag)
             row = {"task": task, "config": tag, "steps/seed": summ["env_steps_per_seed"], "seeds": len(run["seeds"]),
                    "execution return": _ci(entry["execution"]),
-                   "behaviour return": _ci(entry["behaviour"]) if "behaviour" in entry else "= execution" if tag == "mat" else "",
+                   "behaviour return": _ci(entry["behaviour"]) if "behaviour" in entry else "= execution" if entry["algorithm"] == "mat" else "",
                    "paper @20M": "" if paper is None else paper}
             rows.append(row)
         algorithms, variants, arms = figure_groups(configs)
@@ -247,22 +247,30 @@ deployed policy; dashed: guider/teacher)."""
 
 READING = """
 
-## Reading these numbers (updated 2026-11-30, session 4)
+## Reading these numbers (updated 2026-11-30, session 5)
 
-These are early-training snapshots, not the paper's table. Budgets: 0.5 M steps per seed on
-3x10-30 and 3x30-50, and 1.5 M on 5x20-80 (2.5% and 7.5% of the paper's 20 M). 8x15-100 has
-not been run. Commands:
+These are early-training snapshots, not the paper's table. Budgets per seed: 0.5 M steps on
+3x10-30, 3x30-50 and 8x15-100, and 1.5 M on 5x20-80 (2.5% and 7.5% of the paper's 20 M).
+Two value-loss weights appear. `specs/coordsum/` sets vf_coef = 0.5 on 3x10-30, 3x30-50 and
+5x20-80, the value these rows were first recorded with. 8x15-100 and the `*_vf0.1` runs use
+the paper's 0.1 (Tables 2-3). Commands:
 - `python benchmarks/coordsum_table.py run --task 3x10-30 --algorithms mappo magpo ctds happo mat --steps 500000`
-  (likewise `--task 3x30-50`)
+  (likewise `--task 3x30-50` and `--task 8x15-100`)
 - `... run --task 3x10-30 --algorithms magpo --tag delta1.1 --set algorithm.delta=1.1 --steps 500000`
   (likewise `delta3`; `lambda0` and `lambda4` with `--set algorithm.rl_coef=0.0` / `4.0`)
-- `... run --task 5x20-80 --algorithms magpo ctds mappo happo mat --steps 1500000`, and the arms
-  `--tag delta1.1 --set algorithm.delta=1.1`, `--tag delta3 --set algorithm.delta=3.0` and
-  `--tag magpo_vf0.1 --set algorithm.vf_coef=0.1`; and
-  `... run --task 5x20-80 --algorithms mappo --tag mappo_vf0.1 --set algorithm.vf_coef=0.1 --steps 1000000`
+- `... run --task 5x20-80 --algorithms magpo ctds mappo happo mat --steps 1500000`; the arms
+  `--algorithms magpo --tag delta1.1 --set algorithm.delta=1.1` (likewise `delta3`); and for
+  each of magpo, ctds and mat `--algorithms A --tag A_vf0.1 --set algorithm.vf_coef=0.1`
+  (mappo_vf0.1 with `--steps 1000000`)
 - `... report`
 
-Every MAGPO arm uses the same seeds 0-4, and so the same initial networks, as default MAGPO.
+Every arm uses the same seeds 0-4, and so the same initial networks, as its default run.
+
+**HAPPO rows.** HAPPO ignored vf_coef until session 5: its critic has its own optimiser and its
+loss was not weighted, which is the same as vf_coef = 1.0. Every HAPPO row here was recorded
+that way, and reproduces with `--set algorithm.vf_coef=1.0`. HAPPO now weights its critic
+loss as Mava does. With a separate Adam optimiser, the weight only acts through the
+gradient-norm clip and Adam's epsilon, so the change should be small; it has not been re-run.
 
 - **3x10-30:** every method is far above random (6.5) and still climbing at 0.5 M (see
   coordsum_3x10-30.png). HAPPO leads (89.4), then MAT (71.3). MAGPO, CTDS and MAPPO are level,
@@ -272,54 +280,57 @@ Every MAGPO arm uses the same seeds 0-4, and so the same initial networks, as de
   [18.6, 29.9], CTDS 18.2 (teacher 21.9), MAGPO 15.2 (guider 17.0), MAPPO 10.9, HAPPO 8.5.
   The CIs of MAGPO, CTDS and MAT overlap. CTDS's gap (3.7) is already larger than MAGPO's (1.8).
   The paper has MAPPO and MAGPO level at 20 M (158.1 / 156.6); here MAPPO has not taken off yet.
-- **5x20-80 at 1.5 M with vf_coef = 0.5: the paper's claim (MAGPO >= MAPPO >> CTDS) is NOT
-  reproduced. With the paper's vf_coef = 0.1, MAGPO leads MAPPO (see the value-loss bullet).**
-  - MAT 28.9 [8.6, 49.3] (seeds 3.1 / 51.2 / 56.6 / 30.8 / 2.9);
-  - MAPPO 25.5 [22.8, 27.6] (all 5 seeds between 20 and 29);
-  - MAGPO 8.8 [2.5, 17.8] (3.0 / 2.1 / 25.2 / 11.1 / 2.4);
-  - CTDS 8.8 [3.3, 14.3];
-  - HAPPO 8.1 [6.9, 9.3];
+- **5x20-80 at 1.5 M with the paper's vf_coef = 0.1** (figure coordsum_5x20-80_vf0.1.png):
+  - MAT 63.2 [40.9, 84.5] (seeds 62.9 / 83.6 / 94.3 / 55.8 / 19.4);
+  - CTDS 50.5 [25.8, 72.0] (70.6 / 45.9 / 81.2 / 1.7 / 53.2); teacher 53.6, gap 3.1;
+  - MAGPO 45.6 [31.8, 56.5] (54.9 / 38.4 / 57.8 / 21.0 / 56.1); guider 46.5, gap 0.9;
+  - MAPPO 10.3 at 1.0 M (0.1 was not run to 1.5 M; with 0.5 MAPPO had 10.2 at 1.0 M and 25.5
+    at 1.5 M);
+  - HAPPO 8.1 (see "HAPPO rows");
   - random 2.5.
 
-  At vf_coef 0.5, what limits MAGPO is when its guider takes off, not the delta box. The autoregressive
-  network (MAT-style, one block of width 32) leaves the uniform policy at a random time: MAT
-  itself had taken off in 3 of 5 seeds by 1.5 M and stayed at random in the other 2 (policy
-  entropy about 2.99, i.e. log 20, throughout). MAGPO's guider took off in 2 of 5 seeds, CTDS's
-  teacher in 3. The decentralized MAPPO actors had all left random by 0.65 M. With delta = 1.5
-  the box hardly binds: the mean |log mu/pi| over agent-steps stays between 0.01 and 0.11
-  (log 1.5 = 0.41), and the KL mask is on for 0.2% of agent-steps on average (2% at most).
-  Where the guider learns, the learners follow within about 1. CTDS's teacher-student gap is 0.9: the undecentralizable coordination the
-  paper blames for CTDS's collapse (19.6 at 20 M) has not appeared yet.
-- **delta ablation on 5x20-80** (the paper's Fig. 4b; 1.5 M x 5 seeds): delta 1.1 / 1.5 / 3 give
-  3.6 [2.4, 5.5] / 8.8 [2.5, 17.8] / 10.0 [3.6, 16.5]. Only 1 of 5 seeds with delta 1.1 had begun
-  to learn (6.4). Early in training, a tight box slows the guider's escape from uniform: with
-  delta 1.1 the KL mask fires on 1.1% of agent-steps on average (up to 9%), against 0.2% at 1.5
-  and 0.01% at 3. The paper's finding, that a smaller delta is better on this task, concerns the late phase, when the guider would otherwise learn
-  coordination the learners cannot copy. That phase is beyond this budget. The same ordering
-  holds on 3x10-30 at 0.5 M: 43.6 / 60.8 / 62.1, with gaps 0.5 / 0.5 / 3.2 to the guider.
+  Against the paper's claim (MAGPO 157.6 >= MAPPO 142.5 >> CTDS 19.6 at 20 M):
+  - **MAGPO >= MAPPO holds** at this budget: 45.6 against 25.5 at 1.5 M, and 18.6 against 10.3
+    at 1.0 M.
+  - **MAGPO >> CTDS does not hold** at this budget. CTDS is level with MAGPO or ahead (50.5 vs
+    45.6; the CIs overlap). Seed by seed, CTDS is ahead on seeds 0, 1 and 2, and behind on
+    seed 3, where its teacher never took off. The paper's CTDS number is a collapse late in
+    training: the teacher has to learn coordination that its students cannot copy. Here the
+    teacher-student gap is 3.1, against MAGPO's 0.9. That is the direction the paper
+    predicts, but still small.
+  - MAT, the CTCE reference, leads (63.2). In the paper MAT ends at 86.9, below MAGPO and MAPPO.
+- **5x20-80 at 1.5 M with vf_coef = 0.5** (the spec's recorded value; coordsum_5x20-80.png):
+  MAT 28.9 [8.6, 49.3], MAPPO 25.5 [22.8, 27.6], MAGPO 8.8 [2.5, 17.8], CTDS 8.8 [3.3, 14.3],
+  HAPPO 8.1 [6.9, 9.3]. With 0.5 the autoregressive networks leave the uniform policy late or
+  never: MAT took off in 3 of 5 seeds, MAGPO's guider in 2 and CTDS's teacher in 3. The
+  decentralized MAPPO actors had all taken off by 0.65 M.
+- **Why the value-loss weight matters for some methods and not others.** Going from 0.5 to 0.1 moved MAGPO from 8.8 to 45.6, CTDS from 8.8 to 50.5 and MAT from 28.9 to 63.2. MAPPO
+  did not move (10.3 vs 10.2 at 1.0 M). In MAT, MAGPO and CTDS the value head shares the
+  autoregressive encoder with the policy, so the weight sets how much the value loss shapes
+  the policy's features. MAPPO's and HAPPO's critics are separate networks. Under Adam, a
+  constant weight on a separate network's loss cancels out, apart from the gradient-norm clip
+  and Adam's epsilon. This is an argument, not a measurement: we have not separated the
+  encoder effect from the clip effect.
+- **delta ablation on 5x20-80** (the paper's Fig. 4b; 1.5 M x 5 seeds, **at vf_coef 0.5**):
+  delta 1.1 / 1.5 / 3 give 3.6 [2.4, 5.5] / 8.8 [2.5, 17.8] / 10.0 [3.6, 16.5]. This is the
+  opposite of the paper's finding at 20 M. Early in training, a tight box slows the guider's
+  escape from uniform: with delta 1.1 the KL mask fires on 1.1% of agent-steps on average (up
+  to 9%), against 0.2% at 1.5 and 0.01% at 3. The paper's reason for a small delta is the
+  late phase, when the guider would otherwise learn coordination the learners cannot copy.
+  That phase is beyond this budget. The same ordering holds on 3x10-30 at 0.5 M: 43.6 / 60.8
+  / 62.1, with gaps 0.5 / 0.5 / 3.2 to the guider. It has not been repeated at vf_coef 0.1.
 - **lambda ablation on 3x10-30** (the paper's Fig. 5/8a): lambda = 0 (the learners only imitate
   the guider) gives 48.9 (guider 53.4, gap 4.5); lambda = 1 (default) gives 60.8 (gap 0.5);
   lambda = 4 gives 58.7 (gap 0.3). The learners' own PPO term helps here and closes the gap, as
   the paper argues ("counter-supervising" the guider). Beyond 1 it changes little at this budget.
-- **Value-loss weight on 5x20-80: the paper's value (0.1) reverses the MAGPO-MAPPO ordering.**
-  The rows above use vf_coef = 0.5 (our PPO default) for every method. The paper's Tables 2-3
-  give 0.1. Arms with 0.1, same seeds and initial networks:
-  - MAGPO (tag magpo_vf0.1, 1.5 M): 45.6 (seeds 54.9 / 38.4 / 57.8 / 21.0 / 56.1; guider 46.5);
-    18.6 at 0.98 M. With 0.5 it had 8.8, and 3.7 at 0.98 M. All 5 guiders took off, 4 of them
-    by 0.5 M.
-  - MAPPO (tag mappo_vf0.1, 1.0 M): 10.3, the same as MAPPO with 0.5 at that step (10.2).
-  - So with the paper's weight, MAGPO leads MAPPO at 1.0 M (18.6 vs 10.3) and at 1.5 M (45.6
-    vs 25.5, MAPPO at 0.5, which changes nothing for MAPPO at 1.0 M). This is the first half of
-    the paper's claim, at 7.5% of its budget. CTDS and MAT with 0.1 have not been run, so
-    "MAGPO >> CTDS" is still open.
-  - Why it matters: the guider's value head shares its encoder and its one global gradient-norm
-    clip (0.5) with the policy. MAPPO's actor and critic are separate networks. We have not
-    separated the two possible effects: value-driven features, and a smaller policy step once
-    the clip binds.
-  - The recorded rows keep 0.5 so that they reproduce. The tuned specs use 0.1.
-- Whether the whole claim holds at the end of training (MAGPO 157.6 >= MAPPO 142.5 >> CTDS 19.6,
-  with CTDS collapsing) needs every method at vf_coef 0.1 and runs near 20 M:
-  about 7-11 hours per algorithm for 5 seeds on this CPU (specs/tuned/magpo_coordsum_5x20-80.yaml)."""
+- **8x15-100 at 0.5 M, vf_coef 0.1** (random 2.0): MAGPO 4.6 [4.1, 5.1] (guider 5.1), MAT 4.2 [3.0, 4.9],
+  CTDS 3.8 [2.6, 4.9] (teacher 4.3), HAPPO 2.1 [2.0, 2.3], MAPPO 1.9 [1.5, 2.4]. At 2.5% of the paper's budget every method
+  is within 3 points of random. The three methods trained through the autoregressive network
+  are about twice random; MAPPO and HAPPO are at random. This row fills the cells and shows
+  where the curves start, nothing more.
+- Whether the whole claim holds at the end of training, and in particular whether CTDS
+  collapses, needs runs near 20 M: about 7-11 hours per algorithm for 5 seeds on this CPU
+  (specs/tuned/magpo_coordsum_5x20-80.yaml)."""
 
 
 def main() -> None:
