@@ -94,6 +94,6 @@ def test_happo_critic_step_is_weighted_by_vf_coef(tiny_overrides):
         new, metrics = eqx.filter_jit(exp.update)(rs)
         assert float(metrics["value_loss"]) > 0.0
         before, after = (eqx.filter(s.learner.critic, eqx.is_inexact_array) for s in (rs, new))
-        moved[vf] = max(float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after)))
+        moved[vf] = max(float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True))
     assert moved[0.0] == 0.0
     assert moved[0.5] > 1e-6
