@@ -6,11 +6,11 @@ multi-agent reinforcement learning").
   applied with `eqx.filter_vmap` over that axis. Torso from the spec's `network`.
 - Critic: one shared, centralized critic on the global state plus the agent id (as MAPPO).
 - Update: per-agent GAE; the critic is fitted first (`epochs x minibatches`, clipped value
-  loss times `vf_coef`, with its own optimiser). Then the agents are updated one after another in a fresh random order i_1..i_N:
-  agent i_m runs `epochs x minibatches` of `objectives.happo_clip`, whose advantage is
-  weighted by M = prod_{k<m} pi_new^{i_k} / pi_old^{i_k} (the agents already updated);
-  afterwards M is multiplied by agent i_m's own new/old ratio on the whole rollout. This
-  is the sequential scheme that the multi-agent advantage decomposition (MAGPO's Lemma 1,
+  loss times `vf_coef`, with its own optimiser). Then the agents are updated one after
+  another in a fresh random order i_1..i_N: agent i_m runs `epochs x minibatches` of
+  `objectives.happo_clip`, whose advantage is weighted by
+  M = prod_{k<m} pi_new^{i_k} / pi_old^{i_k} (the agents already updated); afterwards M is
+  multiplied by agent i_m's own new/old ratio on the whole rollout. This is the sequential scheme that the multi-agent advantage decomposition (MAGPO's Lemma 1,
   eq. 5) justifies. Each agent keeps its own Adam state (stacked like the actors).
 
 Spec: `algorithm: {kind: happo}`; `algorithm.share_parameters` must stay false.

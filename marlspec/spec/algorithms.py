@@ -209,35 +209,35 @@ class JointPolicySpec(Spec):
         return self
 
 
-class MATSpec(PPOFamilySpec):
-    """MAT (Wen et al. 2022): PPO on the autoregressive joint policy. Centralized training AND
-    execution (CTCE): acting and evaluation both use the joint policy, so it is an upper
-    reference that cannot be deployed decentrally. Discrete actions."""
+class JointPolicyFamilySpec(PPOFamilySpec):
+    """The PPO-family algorithms trained through the autoregressive joint policy (MAT, MAGPO's
+    guider, CTDS's teacher). Discrete actions."""
 
     supports_continuous: ClassVar[bool] = False
-    kind: Literal["mat"] = "mat"
     vf_coef: float = Field(0.1, ge=0.0)
     """Value loss coefficient. 0.1 is MAGPO's Table 2 default for its autoregressive networks
     (MAT, Sable). Here it matters, unlike for MAPPO: the value head shares the joint policy's
     encoder. On CoordSum-5x20-80 it let the guider leave the uniform policy far sooner than
     0.5 did (benchmarks/results/coordsum.md)."""
+
+
+class MATSpec(JointPolicyFamilySpec):
+    """MAT (Wen et al. 2022): PPO on the autoregressive joint policy. Centralized training AND
+    execution (CTCE): acting and evaluation both use the joint policy, so it is an upper
+    reference that cannot be deployed decentrally. Discrete actions."""
+
+    kind: Literal["mat"] = "mat"
     joint_policy: JointPolicySpec = Field(default_factory=JointPolicySpec)
     """The joint policy network."""
 
 
-class MAGPOSpec(PPOFamilySpec):
+class MAGPOSpec(JointPolicyFamilySpec):
     """MAGPO (paper 001, sec. 4.2): an autoregressive guider collects the data and is kept within
     ratio delta of decentralized learners (the spec's `network`, parameters shared across
     agents), which imitate it by KL plus lambda times PPO. Evaluation reports the learners
     (execution) and the guider (behaviour). Discrete actions."""
 
-    supports_continuous: ClassVar[bool] = False
     kind: Literal["magpo"] = "magpo"
-    vf_coef: float = Field(0.1, ge=0.0)
-    """Value loss coefficient. 0.1 is MAGPO's Table 2 default for its autoregressive networks
-    (MAT, Sable). Here it matters, unlike for MAPPO: the value head shares the joint policy's
-    encoder. On CoordSum-5x20-80 it let the guider leave the uniform policy far sooner than
-    0.5 did (benchmarks/results/coordsum.md)."""
     delta: float = Field(1.5, gt=1.0)
     """Double-clip bound delta > 1 (eq. 9-10): the guider/learner probability ratio is kept in
     (1/delta, delta). The paper tunes it in {1.1, 1.2, 1.3, 1.5, 2, 3}."""
@@ -250,18 +250,12 @@ class MAGPOSpec(PPOFamilySpec):
     """The guider network."""
 
 
-class CTDSSpec(PPOFamilySpec):
+class CTDSSpec(JointPolicyFamilySpec):
     """CTDS (Zhao et al. 2024) as MAGPO's paper runs it: the autoregressive teacher is trained by
     plain PPO (no double clip, no KL mask) and the decentralized students distil it by KL.
     Evaluation reports the students (execution) and the teacher (behaviour). Discrete actions."""
 
-    supports_continuous: ClassVar[bool] = False
     kind: Literal["ctds"] = "ctds"
-    vf_coef: float = Field(0.1, ge=0.0)
-    """Value loss coefficient. 0.1 is MAGPO's Table 2 default for its autoregressive networks
-    (MAT, Sable). Here it matters, unlike for MAPPO: the value head shares the joint policy's
-    encoder. On CoordSum-5x20-80 it let the guider leave the uniform policy far sooner than
-    0.5 did (benchmarks/results/coordsum.md)."""
     rl_coef: float = Field(0.0, ge=0.0)
     """Weight of an auxiliary PPO term on the students (0 in CTDS; MAGPO's Figure 8b tries > 0)."""
     kl_direction: Literal["forward", "reverse"] = "forward"
