@@ -11,7 +11,8 @@ multi-agent reinforcement learning").
   `objectives.happo_clip`, whose advantage is weighted by
   M = prod_{k<m} pi_new^{i_k} / pi_old^{i_k} (the agents already updated); afterwards M is
   multiplied by agent i_m's own new/old ratio on the whole rollout. This is the sequential
-  scheme that the multi-agent advantage decomposition (MAGPO's Lemma 1, eq. 5) justifies. Each agent keeps its own Adam state (stacked like the actors).
+  scheme that the multi-agent advantage decomposition (MAGPO's Lemma 1, eq. 5) justifies.
+  Each agent keeps its own Adam state (stacked like the actors).
 
 Spec: `algorithm: {kind: happo}`; `algorithm.share_parameters` must stay false.
 Discrete actions.
