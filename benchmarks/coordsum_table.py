@@ -260,8 +260,7 @@ the paper's 0.1 (Tables 2-3). Commands:
   (likewise `delta3`; `lambda0` and `lambda4` with `--set algorithm.rl_coef=0.0` / `4.0`)
 - `... run --task 5x20-80 --algorithms magpo ctds mappo happo mat --steps 1500000`; the arms
   `--algorithms magpo --tag delta1.1 --set algorithm.delta=1.1` (likewise `delta3`); and for
-  each of magpo, ctds and mat `--algorithms A --tag A_vf0.1 --set algorithm.vf_coef=0.1`
-  (mappo_vf0.1 with `--steps 1000000`)
+  each of magpo, ctds, mat and mappo `--algorithms A --tag A_vf0.1 --set algorithm.vf_coef=0.1`
 - `... report`
 
 Every arm uses the same seeds 0-4, and so the same initial networks, as its default run.
@@ -284,14 +283,13 @@ gradient-norm clip and Adam's epsilon, so the change should be small; it has not
   - MAT 63.2 [40.9, 84.5] (seeds 62.9 / 83.6 / 94.3 / 55.8 / 19.4);
   - CTDS 50.5 [25.8, 72.0] (70.6 / 45.9 / 81.2 / 1.7 / 53.2); teacher 53.6, gap 3.1;
   - MAGPO 45.6 [31.8, 56.5] (54.9 / 38.4 / 57.8 / 21.0 / 56.1); guider 46.5, gap 0.9;
-  - MAPPO 10.3 at 1.0 M (0.1 was not run to 1.5 M; with 0.5 MAPPO had 10.2 at 1.0 M and 25.5
-    at 1.5 M);
+  - MAPPO 30.4 [25.0, 35.2] (33.1 / 19.8 / 38.0 / 32.6 / 28.7); 25.5 with vf 0.5;
   - HAPPO 8.1 (see "HAPPO rows");
   - random 2.5.
 
   Against the paper's claim (MAGPO 157.6 >= MAPPO 142.5 >> CTDS 19.6 at 20 M):
-  - **MAGPO >= MAPPO holds** at this budget: 45.6 against 25.5 at 1.5 M, and 18.6 against 10.3
-    at 1.0 M.
+  - **MAGPO >= MAPPO holds** at this budget: 45.6 against 30.4 at 1.5 M (CIs [31.8, 56.5] and
+    [25.0, 35.2] overlap slightly), and 18.6 against 11.2 at 0.98 M.
   - **MAGPO >> CTDS does not hold** at this budget. CTDS is level with MAGPO or ahead (50.5 vs
     45.6; the CIs overlap). Seed by seed, CTDS is ahead on seeds 0, 1 and 2, and behind on
     seed 3, where its teacher never took off. The paper's CTDS number is a collapse late in
@@ -304,8 +302,9 @@ gradient-norm clip and Adam's epsilon, so the change should be small; it has not
   HAPPO 8.1 [6.9, 9.3]. With 0.5 the autoregressive networks leave the uniform policy late or
   never: MAT took off in 3 of 5 seeds, MAGPO's guider in 2 and CTDS's teacher in 3. The
   decentralized MAPPO actors had all taken off by 0.65 M.
-- **Why the value-loss weight matters for some methods and not others.** Going from 0.5 to 0.1 moved MAGPO from 8.8 to 45.6, CTDS from 8.8 to 50.5 and MAT from 28.9 to 63.2. MAPPO
-  did not move (10.3 vs 10.2 at 1.0 M). In MAT, MAGPO and CTDS the value head shares the
+- **Why the value-loss weight matters for some methods and not others.** Going from 0.5 to 0.1
+  moved MAGPO from 8.8 to 45.6, CTDS from 8.8 to 50.5 and MAT from 28.9 to 63.2. MAPPO moved
+  from 25.5 to 30.4, with overlapping CIs. In MAT, MAGPO and CTDS the value head shares the
   autoregressive encoder with the policy, so the weight sets how much the value loss shapes
   the policy's features. MAPPO's and HAPPO's critics are separate networks. Under Adam, a
   constant weight on a separate network's loss cancels out, apart from the gradient-norm clip

@@ -216,7 +216,7 @@ class JointPolicyFamilySpec(PPOFamilySpec):
     supports_continuous: ClassVar[bool] = False
     vf_coef: float = Field(0.1, ge=0.0)
     """Value loss coefficient. 0.1 is MAGPO's Table 2 default for its autoregressive networks
-    (MAT, Sable). Here it matters, unlike for MAPPO: the value head shares the joint policy's
+    (MAT, Sable). It matters far more here than for MAPPO: the value head shares the joint policy's
     encoder. On CoordSum-5x20-80 it let the guider leave the uniform policy far sooner than
     0.5 did (benchmarks/results/coordsum.md)."""
 
