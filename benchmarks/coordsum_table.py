@@ -189,14 +189,12 @@ def figure_groups(configs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, di
     the spec's settings (tag = algorithm), variants that change one setting for several
     algorithms (tag `<algorithm>_<variant>`, one figure per variant, e.g. `vf0.1`), and
     single-algorithm ablation arms (any other tag, drawn beside their algorithm's default)."""
-    algorithms = {tag: run for tag, run in configs.items() if tag in ALGORITHMS}
-    variants: dict[str, dict[str, Any]] = {}
-    arms = {}
+    algorithms, variants, arms = {}, {}, {}
     for tag, run in configs.items():
-        if tag in ALGORITHMS:
-            continue
         algorithm, _, variant = tag.partition("_")
-        if algorithm in ALGORITHMS and variant:
+        if tag in ALGORITHMS:
+            algorithms[tag] = run
+        elif algorithm in ALGORITHMS and variant:
             variants.setdefault(variant, {})[tag] = run
         else:
             arms[tag] = run
@@ -322,9 +320,9 @@ gradient-norm clip and Adam's epsilon, so the change should be small; it has not
   the guider) gives 48.9 (guider 53.4, gap 4.5); lambda = 1 (default) gives 60.8 (gap 0.5);
   lambda = 4 gives 58.7 (gap 0.3). The learners' own PPO term helps here and closes the gap, as
   the paper argues ("counter-supervising" the guider). Beyond 1 it changes little at this budget.
-- **8x15-100 at 0.5 M, vf_coef 0.1** (random 2.0): MAGPO 4.6 [4.1, 5.1] (guider 5.1), MAT 4.2 [3.0, 4.9],
-  CTDS 3.8 [2.6, 4.9] (teacher 4.3), HAPPO 2.1 [2.0, 2.3], MAPPO 1.9 [1.5, 2.4]. At 2.5% of the paper's budget every method
-  is within 3 points of random. The three methods trained through the autoregressive network
+- **8x15-100 at 0.5 M, vf_coef 0.1** (random 2.0): MAGPO 4.6 [4.1, 5.1] (guider 5.1), MAT 4.2
+  [3.0, 4.9], CTDS 3.8 [2.6, 4.9] (teacher 4.3), HAPPO 2.1 [2.0, 2.3], MAPPO 1.9 [1.5, 2.4]. At
+  2.5% of the paper's budget every method is within 3 points of random. The three methods trained through the autoregressive network
   are about twice random; MAPPO and HAPPO are at random. This row fills the cells and shows
   where the curves start, nothing more.
 - Whether the whole claim holds at the end of training, and in particular whether CTDS

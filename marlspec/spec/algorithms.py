@@ -216,9 +216,11 @@ class JointPolicyFamilySpec(PPOFamilySpec):
     supports_continuous: ClassVar[bool] = False
     vf_coef: float = Field(0.1, ge=0.0)
     """Value loss coefficient. 0.1 is MAGPO's Table 2 default for its autoregressive networks
-    (MAT, Sable). It matters far more here than for MAPPO: the value head shares the joint policy's
-    encoder. On CoordSum-5x20-80 it let the guider leave the uniform policy far sooner than
-    0.5 did (benchmarks/results/coordsum.md)."""
+    (MAT, Sable). It matters far more here than for MAPPO: the value head shares the joint
+    policy's encoder. On CoordSum-5x20-80 it let the guider leave the uniform policy far sooner
+    than 0.5 did (benchmarks/results/coordsum.md)."""
+    joint_policy: JointPolicySpec = Field(default_factory=JointPolicySpec)
+    """The autoregressive joint policy network: MAT's policy, MAGPO's guider, CTDS's teacher."""
 
 
 class MATSpec(JointPolicyFamilySpec):
@@ -227,8 +229,6 @@ class MATSpec(JointPolicyFamilySpec):
     reference that cannot be deployed decentrally. Discrete actions."""
 
     kind: Literal["mat"] = "mat"
-    joint_policy: JointPolicySpec = Field(default_factory=JointPolicySpec)
-    """The joint policy network."""
 
 
 class MAGPOSpec(JointPolicyFamilySpec):
@@ -246,8 +246,6 @@ class MAGPOSpec(JointPolicyFamilySpec):
     kl_direction: Literal["forward", "reverse"] = "forward"
     """Learner distillation loss: forward = KL(guider || learner), as the reference code does;
     reverse = KL(learner || guider), eq. 11 as printed."""
-    joint_policy: JointPolicySpec = Field(default_factory=JointPolicySpec)
-    """The guider network."""
 
 
 class CTDSSpec(JointPolicyFamilySpec):
@@ -260,8 +258,6 @@ class CTDSSpec(JointPolicyFamilySpec):
     """Weight of an auxiliary PPO term on the students (0 in CTDS; MAGPO's Figure 8b tries > 0)."""
     kl_direction: Literal["forward", "reverse"] = "forward"
     """Distillation loss direction, as for MAGPO."""
-    joint_policy: JointPolicySpec = Field(default_factory=JointPolicySpec)
-    """The teacher network."""
 
 
 AlgorithmSpec = Annotated[
