@@ -174,22 +174,28 @@ def report(args: argparse.Namespace) -> None:
         _plot_curves(plt, algorithms, rnd, f"CoordSum-{task}", RESULTS / f"coordsum_{task}.png")
         for variant, group in variants.items():
             _plot_curves(plt, group, rnd, f"CoordSum-{task}, {variant}", RESULTS / f"coordsum_{task}_{variant}.png")
-        if arms:
-            bases = {run["summary"]["algorithm"] for run in arms.values()}
-            arms = {**{tag: run for tag, run in algorithms.items() if tag in bases}, **arms}
-            _plot_curves(plt, arms, rnd, f"CoordSum-{task}, ablation arms", RESULTS / f"coordsum_{task}_ablations.png")
+        for variant, group in arms.items():
+            bases = {run["summary"]["algorithm"] + (f"_{variant}" if variant else "") for run in group.values()}
+            group = {**{tag: configs[tag] for tag in sorted(bases) if tag in configs}, **group}
+            name = f"{variant}_ablations" if variant else "ablations"
+            title = f"CoordSum-{task}, ablation arms" + (f" ({variant})" if variant else "")
+            _plot_curves(plt, group, rnd, title, RESULTS / f"coordsum_{task}_{name}.png")
         rows.append({"task": task, "config": "uniform random", "steps/seed": 0, "seeds": "", "execution return": f"{rnd:.1f}",
                      "behaviour return": "", "paper @20M": ""})
     write("coordsum", {"results": results}, rows, NOTES + READING)
     print((RESULTS / "coordsum.md").read_text())
 
 
-def figure_groups(configs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, Any]]:
+def figure_groups(configs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
     """Split a task's run directories into the figures that show them: the algorithms under
     the spec's settings (tag = algorithm), variants that change one setting for several
     algorithms (tag `<algorithm>_<variant>`, one figure per variant, e.g. `vf0.1`), and
-    single-algorithm ablation arms (any other tag, drawn beside their algorithm's default)."""
-    algorithms, variants, arms = {}, {}, {}
+    single-algorithm ablation arms (any other tag), keyed by the variant they were run under:
+    `delta1.1_vf0.1` is arm `delta1.1` of variant `vf0.1`, drawn beside `magpo_vf0.1`; an arm
+    with no known variant suffix is keyed "" and drawn beside its algorithm's default run."""
+    algorithms: dict[str, Any] = {}
+    variants: dict[str, dict[str, Any]] = {}
+    rest = []
     for tag, run in configs.items():
         algorithm, _, variant = tag.partition("_")
         if tag in ALGORITHMS:
@@ -197,7 +203,11 @@ def figure_groups(configs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, di
         elif algorithm in ALGORITHMS and variant:
             variants.setdefault(variant, {})[tag] = run
         else:
-            arms[tag] = run
+            rest.append(tag)
+    arms: dict[str, dict[str, Any]] = {}
+    for tag in rest:
+        _, _, variant = tag.rpartition("_")
+        arms.setdefault(variant if variant in variants else "", {})[tag] = configs[tag]
     return algorithms, variants, arms
 
 
