@@ -123,7 +123,7 @@ def _ppo_config(spec: ExperimentSpec, cls: type[PPOConfig] = PPOConfig, **extra:
 def _joint_policy(spec: ExperimentSpec) -> dict[str, Any]:
     jp = cast(MATSpec | MAGPOSpec | CTDSSpec, spec.algorithm).joint_policy  # only mat / magpo / ctds get here
     return {"dim": jp.embed_dim, "blocks": jp.blocks, "heads": jp.heads, "shuffle_agents": jp.shuffle_agents,
-            "use_state": jp.use_state}
+            "use_state": jp.use_state, "architecture": jp.architecture, "decay_scaling": jp.decay_scaling}
 
 
 def _mat(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorithm:

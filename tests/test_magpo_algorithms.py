@@ -1,5 +1,7 @@
 """MAT, MAGPO, CTDS and HAPPO end to end: one tiny run of each through the one runner
-(`marlspec.train.runner.run`), plus the properties that tell the algorithms apart."""
+(`marlspec.train.runner.run`), plus the properties that tell the algorithms apart, and
+MAGPO with Sable's retentive guider (its memory carried across rollouts and reset at
+episode starts)."""
 
 from __future__ import annotations
 
@@ -12,8 +14,11 @@ import numpy as np
 import pytest
 
 import marlspec.train.runner as runner
+from marlspec.algorithms.mat import guider_logits_values
 from marlspec.compile import compile as compile_spec
+from marlspec.primitives import factorization as fz
 from marlspec.spec import SpecError, parse_spec
+from marlspec.train.rollout import rollout
 
 SPEC = """
 name: tiny_{kind}
@@ -97,3 +102,64 @@ def test_happo_critic_step_is_weighted_by_vf_coef(tiny_overrides):
         moved[vf] = max(float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after), strict=True))
     assert moved[0.0] == 0.0
     assert moved[0.5] > 1e-6
+
+
+# ----------------------------------------------------------------------------- Sable guider
+SABLE = ", joint_policy: {embed_dim: 16, heads: 2, architecture: sable, shuffle_agents: false}"
+
+
+@pytest.fixture(scope="module")
+def sable_rollout(tiny_overrides):
+    """MAGPO with Sable's retentive guider: two behaviour rollouts, so that the second starts
+    mid-episode with a non-zero guider memory in its carry."""
+    text = SPEC.format(kind="magpo", extra=SABLE, network=NETWORKS["magpo"])
+    exp = compile_spec(parse_spec(text, overrides=[*tiny_overrides, "train.num_envs=4"]))
+    rs = exp.init(jax.random.PRNGKey(0))
+    actors, _, _ = rollout(exp.train_env, exp.algorithm, rs.learner, rs.actors, jax.random.PRNGKey(1), 5)
+    _, traj, _ = rollout(exp.train_env, exp.algorithm, rs.learner, actors, jax.random.PRNGKey(2), 9)
+    return exp, rs, traj
+
+
+def replay_guider_log_prob(exp, learner, traj, first):
+    c = exp.algorithm.config
+    memory = traj.init_carry[1]
+    logits, _ = guider_logits_values(c, learner.guider, memory, traj.obs, traj.state, traj.actions,
+                                     traj.avail_actions, first, jnp.arange(exp.algorithm.info.num_agents))
+    return fz.log_prob(logits, traj.actions)
+
+
+def test_sable_replay_reproduces_the_guiders_behaviour_log_probs(sable_rollout):
+    exp, rs, traj = sable_rollout
+    assert bool(traj.first[1:].any()), "the rollout must cross an episode boundary"
+    assert float(jnp.abs(traj.init_carry[1][0]).max()) > 0, "the rollout must start with a guider memory"
+    replayed = jax.jit(lambda t: replay_guider_log_prob(exp, rs.learner, t, t.first))(traj)
+    np.testing.assert_allclose(replayed, traj.extras["log_prob"], atol=2e-5)
+
+
+def test_sable_replay_without_resets_differs(sable_rollout):
+    """The check above can fail: carrying the memory across episode starts changes the log-probs."""
+    exp, rs, traj = sable_rollout
+    replayed = jax.jit(lambda t: replay_guider_log_prob(exp, rs.learner, t, jnp.zeros_like(t.first)))(traj)
+    assert float(jnp.abs(replayed - traj.extras["log_prob"]).max()) > 1e-4
+
+
+def test_sable_guided_update_moves_both_networks_with_finite_losses(sable_rollout):
+    exp, rs, _ = sable_rollout
+    new, metrics = eqx.filter_jit(exp.update)(rs)
+    assert all(np.isfinite(float(v)) for v in metrics.values() if jnp.ndim(v) == 0)
+    for net in ("guider", "learner"):
+        before, after = (eqx.filter(getattr(s.learner, net), eqx.is_inexact_array) for s in (rs, new))
+        assert max(float(jnp.abs(a - b).max()) for a, b in zip(jax.tree.leaves(before), jax.tree.leaves(after),
+                                                                strict=True)) > 1e-6, net
+
+
+def test_sable_as_the_ctce_baseline_updates_with_finite_losses(tiny_overrides):
+    """`mat` with `architecture: sable` is the Sable baseline: PPO on the retentive joint
+    policy, its memory the carry of acting and the replay start of the update."""
+    text = SPEC.format(kind="mat", extra=SABLE, network=NETWORKS["mat"])
+    exp = compile_spec(parse_spec(text, overrides=tiny_overrides))
+    rs = exp.init(jax.random.PRNGKey(0))
+    assert jax.tree.structure(rs.actors.carry) == jax.tree.structure(exp.algorithm.initial_carry())
+    new, metrics = eqx.filter_jit(exp.update)(rs)
+    assert np.isfinite(float(metrics["policy_loss"])) and np.isfinite(float(metrics["value_loss"]))
+    assert float(jnp.abs(new.actors.carry[0]).max()) > 0  # the memory advanced during the rollout

@@ -1,7 +1,8 @@
 """MAGPO: Multi-Agent Guided Policy Optimization (paper 001, section 4.2), and CTDS.
 
 - **Guider** mu_phi: the autoregressive joint policy of MAT (`nn.AutoregressivePolicy`,
-  all agents' observations ⊕ global state). It is the *behaviour* policy: it collects the
+  all agents' observations ⊕ global state), or with `joint_policy.architecture: sable` the
+  paper's default, Sable (`nn.RetentivePolicy`), whose episode memory rides in the carry. It is the *behaviour* policy: it collects the
   data, so the stored behaviour log-prob is the guider's. Its encoder is the (only) critic.
 - **Learners** pi_theta: decentralized actors on each agent's own observation (plus agent
   id), parameters shared across agents, with the torso of the spec's `network` section
@@ -37,17 +38,20 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from marlspec.algorithms.base import Algorithm, Mode, Trajectory
 from marlspec.algorithms.mat import (
+    GuiderMemory,
+    JointPolicy,
     MATConfig,
     agent_order,
     batch_advantages,
-    guider_inputs,
     guider_logits_values,
+    guider_memory,
+    guider_sample,
     make_guider,
 )
 from marlspec.algorithms.onpolicy import minibatch_epochs, ppo_adam, take_envs, unroll_streams
 from marlspec.algorithms.ppo import agent_inputs
 from marlspec.envs.base import EnvInfo, TimeStep
-from marlspec.nn import AutoregressivePolicy, Net, TorsoFactory
+from marlspec.nn import Net, TorsoFactory
 from marlspec.primitives import factorization as fz
 from marlspec.primitives import gpo
 from marlspec.primitives import objectives as obj
@@ -63,7 +67,7 @@ class MAGPOConfig(MATConfig):
 
 
 class GuidedState(eqx.Module):
-    guider: AutoregressivePolicy
+    guider: JointPolicy
     learner: Net
     guider_opt: optax.OptState
     learner_opt: optax.OptState
@@ -94,37 +98,42 @@ class MAGPO(Algorithm):
         return GuidedState(guider, learner, opt.init(eqx.filter(guider, eqx.is_inexact_array)),
                            opt.init(eqx.filter(learner, eqx.is_inexact_array)))
 
-    def initial_carry(self) -> Float[Array, "N H"]:
-        return jnp.zeros((self.info.num_agents, self.make_torso.hidden_dim), jnp.float32)
+    def initial_carry(self) -> tuple[Float[Array, "N H"], GuiderMemory]:
+        """The learners' hidden states and the guider's memory (Sable's; unused for MAT)."""
+        return jnp.zeros((self.info.num_agents, self.make_torso.hidden_dim), jnp.float32), guider_memory(self.config)
 
     def act(
-        self, state: GuidedState, timestep: TimeStep, carry: Array, key: PRNGKeyArray, mode: Mode, greedy: bool = False,
-    ) -> tuple[Array, Array, dict[str, Array]]:
+        self, state: GuidedState, timestep: TimeStep, carry: tuple[Array, GuiderMemory], key: PRNGKeyArray,
+        mode: Mode, greedy: bool = False,
+    ) -> tuple[Array, tuple[Array, GuiderMemory], dict[str, Array]]:
         # The learners' recurrent state advances in both modes, so that it matches the
-        # replay from `Trajectory.init_carry` during the update.
+        # replay from `Trajectory.init_carry` during the update. The guider's memory only
+        # matters while it collects data (behaviour); deployed learners never read it.
         n = self.info.num_agents
-        carry, out = jax.vmap(state.learner)(carry, self.learner_inputs(timestep.obs), jnp.zeros((n,), bool))
+        hidden, memory = carry
+        hidden, out = jax.vmap(state.learner)(hidden, self.learner_inputs(timestep.obs), jnp.zeros((n,), bool))
         if mode == "execution":
             actions, logp = fz.independent_sample(key, fz.mask_logits(out, timestep.avail_actions), greedy)
         else:
-            x = guider_inputs(self.config, timestep.obs, timestep.state)
-            actions, logp, _ = state.guider.sample(key, x, timestep.avail_actions, jnp.arange(n), greedy)
-        return actions, carry, {"log_prob": logp}
+            actions, logp, memory = guider_sample(self.config, state.guider, memory, key, timestep, greedy)
+        return actions, (hidden, memory), {"log_prob": logp}
 
     def update(self, state: GuidedState, batch: Trajectory, key: PRNGKeyArray) -> tuple[GuidedState, dict[str, Array]]:
         c = self.config
-        values, adv, targets = batch_advantages(c, state.guider, batch)
+        hidden0, memory0 = batch.init_carry
+        values, adv, targets = batch_advantages(c, state.guider, batch, memory0)
         mask = batch.agent_mask.astype(jnp.float32)
         optimizer = self.optimizer()
 
-        def loss_fn(nets: tuple[AutoregressivePolicy, Net], idx: Array, order: Array) -> tuple[Array, dict[str, Array]]:
+        def loss_fn(nets: tuple[JointPolicy, Net], idx: Array, order: Array) -> tuple[Array, dict[str, Array]]:
             guider, learner = nets
             obs, st, actions, avail, first, log_b, m, a, old_v, tgt = take_envs(
                 (batch.obs, batch.state, batch.actions, batch.avail_actions, batch.first, batch.extras["log_prob"],
                  mask, adv, values, targets), idx)
             a = obj.normalize(a, m) if c.normalize_advantages else a
-            g_logits, v = guider_logits_values(c, guider, obs, st, actions, avail, order)
-            _, out = unroll_streams(learner, jnp.take(batch.init_carry, idx, axis=0), self.learner_inputs(obs), first)
+            h0, m0 = take_envs((hidden0, memory0), idx, axis=0)
+            g_logits, v = guider_logits_values(c, guider, m0, obs, st, actions, avail, first, order)
+            _, out = unroll_streams(learner, h0, self.learner_inputs(obs), first)
             l_logits = fz.mask_logits(out, avail)
             log_g, log_l = fz.log_prob(g_logits, actions), fz.log_prob(l_logits, actions)
             g_loss, surrogate, masked_kl = gpo.guider_objective(

@@ -186,8 +186,9 @@ class HAPPOSpec(PPOFamilySpec):
 
 class JointPolicySpec(Spec):
     """The autoregressive joint policy over agents: a MAT-style encoder-decoder transformer
-    (Wen et al. 2022) that sees every agent's observation and the global state, and picks the
-    agents' actions one after another, each conditioned on the previous agents' actions."""
+    (Wen et al. 2022), or Sable's retentive variant, that sees every agent's observation and
+    the global state, and picks the agents' actions one after another, each conditioned on
+    the previous agents' actions."""
 
     embed_dim: int = Field(default=64, ge=4, le=1024)
     """Token width of the encoder and decoder."""
@@ -200,6 +201,12 @@ class JointPolicySpec(Spec):
     Importance ratios are exact only with false."""
     use_state: bool = True
     """Append the environment's global state to every agent's input token."""
+    architecture: Literal["mat", "sable"] = "mat"
+    """`mat`: MAT's transformer, attention over the agents of one step. `sable`: Sable's
+    retentive network (Mahjoub et al. 2025), the MAGPO paper's default guider: retention
+    over the agents with a decaying memory of the episode's earlier steps."""
+    decay_scaling: float = Field(default=1.0, gt=0.0, le=1.0)
+    """Sable only: scales the retention decay rates (MAGPO Table 5 searches 0.3, 0.5, 0.8, 1)."""
 
     @model_validator(mode="after")
     def _heads(self) -> JointPolicySpec:
