@@ -37,7 +37,7 @@ def dense_retention(layer: Retention, q_in, kv_in, first, within) -> jax.Array:
     centred = ret - ret.mean(-1, keepdims=True)
     normed = (centred * jax.lax.rsqrt((centred**2).mean(-1, keepdims=True) + 1e-5)).reshape(T * N, dim)
     normed = normed * layer.norm_weight[None] + layer.norm_bias[None]
-    gated = jax.nn.swish(jax.vmap(layer.gate)(q_in.reshape(T * N, -1))) * normed
+    gated = jax.nn.swish(jax.vmap(layer.gate)(kv_in.reshape(T * N, -1))) * normed
     return jax.vmap(layer.out)(gated).reshape(T, N, dim)
 
 

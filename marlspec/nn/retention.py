@@ -20,7 +20,8 @@ chunkwise forms Sable trains with (tests/test_retention.py checks it against the
 parallel form); a rollout is replayed with one `lax.scan` over its steps.
 
 Each retention output is normalised per head (GroupNorm) and gated, out = W_O(swish(W_G x) *
-GroupNorm(Ret)), as in RetNet. Because GroupNorm removes any per-token, per-head scale,
+GroupNorm(Ret)), as in RetNet, with x the key/value stream (for the decoder's
+cross-retention, the action stream rather than the encoder's representation, as in Mava). Because GroupNorm removes any per-token, per-head scale,
 RetNet's and Mava's extra scale normalisations of the decay matrix and of q.k (numerical
 safeguards for long chunks) are left out; so is Mava's optional timestep positional encoding.
 Blocks follow Mava's Sable network (RMSNorm, SwiGLU feed-forward, a value head on the
@@ -138,7 +139,7 @@ class Retention(eqx.Module):
         centred = ret - ret.mean(-1, keepdims=True)  # GroupNorm: one group per head
         normed = (centred * jax.lax.rsqrt((centred * centred).mean(-1, keepdims=True) + 1e-5)).reshape(n, dim)
         normed = normed * jnp.broadcast_to(self.norm_weight, normed.shape) + jnp.broadcast_to(self.norm_bias, normed.shape)
-        return jax.vmap(self.out)(jax.nn.swish(jax.vmap(self.gate)(queries)) * normed), new_memory
+        return jax.vmap(self.out)(jax.nn.swish(jax.vmap(self.gate)(keys_values)) * normed), new_memory
 
 
 class RetentionEncoderBlock(eqx.Module):
