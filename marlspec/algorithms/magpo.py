@@ -2,8 +2,9 @@
 
 - **Guider** mu_phi: the autoregressive joint policy of MAT (`nn.AutoregressivePolicy`,
   all agents' observations ⊕ global state), or with `joint_policy.architecture: sable` the
-  paper's default, Sable (`nn.RetentivePolicy`), whose episode memory rides in the carry. It is the *behaviour* policy: it collects the
-  data, so the stored behaviour log-prob is the guider's. Its encoder is the (only) critic.
+  paper's default, Sable (`nn.RetentivePolicy`), whose episode memory rides in the carry.
+  It is the *behaviour* policy: it collects the data, so the stored behaviour log-prob is
+  the guider's. Its encoder is the (only) critic.
 - **Learners** pi_theta: decentralized actors on each agent's own observation (plus agent
   id), parameters shared across agents, with the torso of the spec's `network` section
   (a GRU for the paper's recurrent learners). They are the *execution* policy.
