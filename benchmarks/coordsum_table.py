@@ -248,93 +248,84 @@ MAT's joint policy, which is centralized); "behaviour" is the data-collecting gu
 (MAGPO) or teacher (CTDS). The paper's numbers are at 20 M steps with tuned hyper-parameters
 (Table 1), ours at the budget listed with one shared set (specs/coordsum/magpo_<task>.yaml).
 Curves: results/coordsum_<task>.png; coordsum_<task>_<variant>.png for runs tagged
-`<algorithm>_<variant>` (one changed setting, several algorithms, e.g. vf0.1); and
-coordsum_<task>_ablations.png for the other arms beside their algorithm's default (solid:
-deployed policy; dashed: guider/teacher)."""
+`<algorithm>_<variant>` (one changed setting, several algorithms, e.g. vf0.5); and
+coordsum_<task>_ablations.png for the other arms beside their algorithm's default, or
+coordsum_<task>_<variant>_ablations.png for arms run under a variant (solid: deployed
+policy; dashed: guider/teacher)."""
 
 
 READING = """
 
-## Reading these numbers (updated 2026-11-30, session 5)
+## Reading these numbers (updated 2026-11-30, session 6)
 
 These are early-training snapshots, not the paper's table. Budgets per seed: 0.5 M steps on
 3x10-30, 3x30-50 and 8x15-100, and 1.5 M on 5x20-80 (2.5% and 7.5% of the paper's 20 M).
-Two value-loss weights appear. `specs/coordsum/` sets vf_coef = 0.5 on 3x10-30, 3x30-50 and
-5x20-80, the value these rows were first recorded with. 8x15-100 and the `*_vf0.1` runs use
-the paper's 0.1 (Tables 2-3). Commands:
-- `python benchmarks/coordsum_table.py run --task 3x10-30 --algorithms mappo magpo ctds happo mat --steps 500000`
-  (likewise `--task 3x30-50` and `--task 8x15-100`)
-- `... run --task 3x10-30 --algorithms magpo --tag delta1.1 --set algorithm.delta=1.1 --steps 500000`
-  (likewise `delta3`; `lambda0` and `lambda4` with `--set algorithm.rl_coef=0.0` / `4.0`)
-- `... run --task 5x20-80 --algorithms magpo ctds mappo happo mat --steps 1500000`; the arms
-  `--algorithms magpo --tag delta1.1 --set algorithm.delta=1.1` (likewise `delta3`); and for
-  each of magpo, ctds, mat and mappo `--algorithms A --tag A_vf0.1 --set algorithm.vf_coef=0.1`
+Since session 6 every untagged row uses the paper's value-loss weight, vf_coef = 0.1 (Tables
+2-3), which is now what `specs/coordsum/` says. Rows tagged `_vf0.5` were recorded earlier
+with 0.5 and reproduce with `--set algorithm.vf_coef=0.5`. Rows tagged `happo_vf1.0` were
+recorded before HAPPO weighted its critic loss (session 5), which is the same as
+vf_coef = 1.0. Commands:
+- `python benchmarks/coordsum_table.py run --task 3x10-30 --algorithms magpo ctds mappo happo mat --steps 500000`
+  (likewise `--task 3x30-50` and `--task 8x15-100`; `--task 5x20-80 --steps 1500000`)
+- arms, on 5x20-80 at 1.5 M: `--algorithms magpo --tag delta1.1 --set algorithm.delta=1.1`
+  (likewise `delta3` with 3.0, `lambda0` with `--set algorithm.rl_coef=0.0`)
+- the older rows: `--tag A_vf0.5 --set algorithm.vf_coef=0.5` (the 3x10-30 arms
+  `delta1.1_vf0.5`, `delta3_vf0.5`, `lambda0_vf0.5` and `lambda4_vf0.5` likewise)
 - `... report`
 
 Every arm uses the same seeds 0-4, and so the same initial networks, as its default run.
 
-**HAPPO rows.** HAPPO ignored vf_coef until session 5: its critic has its own optimiser and its
-loss was not weighted, which is the same as vf_coef = 1.0. Every HAPPO row here was recorded
-that way, and reproduces with `--set algorithm.vf_coef=1.0`. HAPPO now weights its critic
-loss as Mava does. With a separate Adam optimiser, the weight only acts through the
-gradient-norm clip and Adam's epsilon, so the change should be small; it has not been re-run.
-
-- **3x10-30:** every method is far above random (6.5) and still climbing at 0.5 M (see
-  coordsum_3x10-30.png). HAPPO leads (89.4), then MAT (71.3). MAGPO, CTDS and MAPPO are level,
-  with overlapping CIs (60.8 / 58.0 / 57.4). MAGPO's deployed learners match its guider (60.8
-  vs 61.3); CTDS's students trail their teacher by 9 (58.0 vs 67.0).
-- **3x30-50 at 0.5 M** (random 2.7): the two autoregressive-trained families lead. MAT 23.9
-  [18.6, 29.9], CTDS 18.2 (teacher 21.9), MAGPO 15.2 (guider 17.0), MAPPO 10.9, HAPPO 8.5.
-  The CIs of MAGPO, CTDS and MAT overlap. CTDS's gap (3.7) is already larger than MAGPO's (1.8).
-  The paper has MAPPO and MAGPO level at 20 M (158.1 / 156.6); here MAPPO has not taken off yet.
-- **5x20-80 at 1.5 M with the paper's vf_coef = 0.1** (figure coordsum_5x20-80_vf0.1.png):
-  - MAT 63.2 [40.9, 84.5] (seeds 62.9 / 83.6 / 94.3 / 55.8 / 19.4);
-  - CTDS 50.5 [25.8, 72.0] (70.6 / 45.9 / 81.2 / 1.7 / 53.2); teacher 53.6, gap 3.1;
-  - MAGPO 45.6 [31.8, 56.5] (54.9 / 38.4 / 57.8 / 21.0 / 56.1); guider 46.5, gap 0.9;
-  - MAPPO 30.4 [25.0, 35.2] (33.1 / 19.8 / 38.0 / 32.6 / 28.7); 25.5 with vf 0.5;
-  - HAPPO 8.1 (see "HAPPO rows");
-  - random 2.5.
+- **3x10-30** (random 6.5): MAT 97.9 [92.4, 103.5], HAPPO 95.7 [91.8, 99.8], MAGPO 83.8
+  [80.7, 86.8], CTDS 81.5 [72.3, 93.9], MAPPO 76.0 [70.8, 80.8]. Every method is still
+  climbing at 0.5 M (coordsum_3x10-30.png). MAGPO's learners match their guider (84.9, gap
+  1.2); CTDS's students trail their teacher (89.3) by 7.8, and by at least 3.5 in every seed.
+  The paper at 20 M has the four CTDE methods level near 155 and MAT at 68.
+- **3x30-50** (random 2.7): MAT 42.5 [39.1, 45.9], CTDS 35.3 [29.2, 41.5] (teacher 42.8, gap
+  7.5), MAGPO 29.1 [22.6, 37.8] (guider 33.4, gap 4.3), MAPPO 11.6, HAPPO 9.2. The
+  autoregressive-trained methods lead; MAPPO and HAPPO have not taken off. The paper has
+  MAPPO and MAGPO level at 20 M (158.1 / 156.6).
+- **5x20-80** (random 2.5): MAT 63.2 [40.9, 84.5]; CTDS 50.5 [25.8, 72.0] (seeds 70.6 / 45.9 /
+  81.2 / 1.7 / 53.2; teacher 53.6, gap 3.1); MAGPO 45.6 [31.8, 56.5] (54.9 / 38.4 / 57.8 / 21.0
+  / 56.1; guider 46.5, gap 0.9); MAPPO 30.4 [25.0, 35.2]; HAPPO 11.4 [7.0, 17.9].
 
   Against the paper's claim (MAGPO 157.6 >= MAPPO 142.5 >> CTDS 19.6 at 20 M):
-  - **MAGPO >= MAPPO holds** at this budget: 45.6 against 30.4 at 1.5 M (CIs [31.8, 56.5] and
-    [25.0, 35.2] overlap slightly), and 18.6 against 11.2 at 0.98 M.
-  - **MAGPO >> CTDS does not hold** at this budget. CTDS is level with MAGPO or ahead (50.5 vs
-    45.6; the CIs overlap). Seed by seed, CTDS is ahead on seeds 0, 1 and 2, and behind on
-    seed 3, where its teacher never took off. The paper's CTDS number is a collapse late in
-    training: the teacher has to learn coordination that its students cannot copy. Here the
-    teacher-student gap is 3.1, against MAGPO's 0.9. That is the direction the paper
-    predicts, but still small.
-  - MAT, the CTCE reference, leads (63.2). In the paper MAT ends at 86.9, below MAGPO and MAPPO.
-- **5x20-80 at 1.5 M with vf_coef = 0.5** (the spec's recorded value; coordsum_5x20-80.png):
-  MAT 28.9 [8.6, 49.3], MAPPO 25.5 [22.8, 27.6], MAGPO 8.8 [2.5, 17.8], CTDS 8.8 [3.3, 14.3],
-  HAPPO 8.1 [6.9, 9.3]. With 0.5 the autoregressive networks leave the uniform policy late or
-  never: MAT took off in 3 of 5 seeds, MAGPO's guider in 2 and CTDS's teacher in 3. The
-  decentralized MAPPO actors had all taken off by 0.65 M.
-- **Why the value-loss weight matters for some methods and not others.** Going from 0.5 to 0.1
-  moved MAGPO from 8.8 to 45.6, CTDS from 8.8 to 50.5 and MAT from 28.9 to 63.2. MAPPO moved
-  from 25.5 to 30.4, with overlapping CIs. In MAT, MAGPO and CTDS the value head shares the
-  autoregressive encoder with the policy, so the weight sets how much the value loss shapes
-  the policy's features. MAPPO's and HAPPO's critics are separate networks. Under Adam, a
-  constant weight on a separate network's loss cancels out, apart from the gradient-norm clip
-  and Adam's epsilon. This is an argument, not a measurement: we have not separated the
-  encoder effect from the clip effect.
-- **delta ablation on 5x20-80** (the paper's Fig. 4b; 1.5 M x 5 seeds, **at vf_coef 0.5**):
-  delta 1.1 / 1.5 / 3 give 3.6 [2.4, 5.5] / 8.8 [2.5, 17.8] / 10.0 [3.6, 16.5]. This is the
-  opposite of the paper's finding at 20 M. Early in training, a tight box slows the guider's
-  escape from uniform: with delta 1.1 the KL mask fires on 1.1% of agent-steps on average (up
-  to 9%), against 0.2% at 1.5 and 0.01% at 3. The paper's reason for a small delta is the
-  late phase, when the guider would otherwise learn coordination the learners cannot copy.
-  That phase is beyond this budget. The same ordering holds on 3x10-30 at 0.5 M: 43.6 / 60.8
-  / 62.1, with gaps 0.5 / 0.5 / 3.2 to the guider. It has not been repeated at vf_coef 0.1.
-- **lambda ablation on 3x10-30** (the paper's Fig. 5/8a): lambda = 0 (the learners only imitate
-  the guider) gives 48.9 (guider 53.4, gap 4.5); lambda = 1 (default) gives 60.8 (gap 0.5);
-  lambda = 4 gives 58.7 (gap 0.3). The learners' own PPO term helps here and closes the gap, as
-  the paper argues ("counter-supervising" the guider). Beyond 1 it changes little at this budget.
-- **8x15-100 at 0.5 M, vf_coef 0.1** (random 2.0): MAGPO 4.6 [4.1, 5.1] (guider 5.1), MAT 4.2
-  [3.0, 4.9], CTDS 3.8 [2.6, 4.9] (teacher 4.3), HAPPO 2.1 [2.0, 2.3], MAPPO 1.9 [1.5, 2.4]. At
-  2.5% of the paper's budget every method is within 3 points of random. The three methods trained through the autoregressive network
-  are about twice random; MAPPO and HAPPO are at random. This row fills the cells and shows
-  where the curves start, nothing more.
+  - **MAGPO >= MAPPO holds** at this budget: 45.6 against 30.4 at 1.5 M (the CIs overlap
+    slightly), and 18.6 against 11.2 at 0.98 M.
+  - **MAGPO >> CTDS does not hold** at this budget. CTDS is level with MAGPO or ahead, on this
+    task and on the two 3-agent ones. The paper's CTDS number is a collapse late in training,
+    when the teacher has learnt coordination its students cannot copy. What is visible here
+    is its precursor: CTDS's teacher-student gap is larger than MAGPO's on every task where
+    the teachers have taken off (7.8 vs 1.2, 7.5 vs 4.3, 3.1 vs 0.9).
+  - MAT, the CTCE reference, leads on every task. In the paper it ends below MAGPO and MAPPO.
+- **delta ablation on 5x20-80** (the paper's Fig. 4b; 1.5 M x 5 seeds): delta 1.1 / 1.5 / 3
+  give 13.4 [6.2, 20.6] / 45.6 [31.8, 56.5] / 59.5 [33.5, 83.4] (delta 3's seeds 59.4 / 54.8 /
+  100.0 / 4.4 / 78.8; its guider-learner gap is 0.9, as at 1.5). At vf_coef 0.5 the same arms gave 3.6 /
+  8.8 / 10.0, and on 3x10-30 (0.5 M, vf_coef 0.5) 43.6 / 60.8 / 62.1. The paper finds a small
+  delta better on this task at 20 M; here a tight box slows the guider's escape from the
+  uniform policy: with delta 1.1 the KL mask fires on 2.9% of agent-steps on average (up to
+  10%), against 0.95% (up to 2.9%) at 1.5. The paper's reason for a small delta is the late
+  phase, when the guider would otherwise learn coordination the learners cannot copy. That
+  phase is beyond this budget.
+- **lambda ablation** (the paper's Fig. 5/8a): on 5x20-80, lambda = 0 (the learners only
+  imitate the guider, as in CTDS, but the guider keeps its delta box) gives 39.9 [32.5, 45.0]
+  with a guider-learner gap of 4.4, against 45.6 and a gap of 0.9 with lambda = 1. On 3x10-30 at vf_coef 0.5: lambda 0 / 1 / 4 give 48.9 (gap 4.5) / 60.8
+  (gap 0.5) / 58.7 (gap 0.3). The learners' own PPO term closes the gap to the guider, as the
+  paper argues ("counter-supervising" the guider); beyond 1 it changes little at this budget.
+- **8x15-100 at 0.5 M** (random 2.0): MAGPO 4.6 [4.1, 5.1] (guider 5.1), MAT 4.2 [3.0, 4.9],
+  CTDS 3.8 [2.6, 4.9] (teacher 4.3), MAPPO 1.9 [1.5, 2.4], and HAPPO 2.1 from before its critic
+  was weighted (not re-run). At 2.5% of the paper's budget the methods trained through the
+  autoregressive network are about twice random, MAPPO and HAPPO at random. This row fills
+  the cells and shows where the curves start, nothing more.
+- **The value-loss weight.** Going from 0.5 to 0.1 lifted the autoregressive-trained methods
+  everywhere: on 3x10-30 MAT 71.3 -> 97.9, MAGPO 60.8 -> 83.8, CTDS 58.0 -> 81.5; on 3x30-50
+  23.9 -> 42.5, 15.2 -> 29.1, 18.2 -> 35.3; on 5x20-80 28.9 -> 63.2, 8.8 -> 45.6, 8.8 -> 50.5.
+  Their value head shares the encoder with the policy, so the weight sets how much the value
+  loss shapes the policy's features. MAPPO moved on 3x10-30 too (57.4 -> 76.0, CIs apart) but
+  little on 3x30-50 (10.9 -> 11.6) and 5x20-80 (25.5 -> 30.4). Its critic is a separate
+  network, yet it shares one optimiser and one global gradient-norm clip (0.5) with the actor,
+  so the weight changes how hard the clip scales the actor's gradient; that is the likely
+  channel, and it is untested. HAPPO's critic has its own optimiser and clip; weighting it
+  moved HAPPO from 89.4 to 95.7 on 3x10-30, 8.5 to 9.2 on 3x30-50 and 8.1 to 11.4 on 5x20-80.
 - Whether the whole claim holds at the end of training, and in particular whether CTDS
   collapses, needs runs near 20 M: about 7-11 hours per algorithm for 5 seeds on this CPU
   (specs/tuned/magpo_coordsum_5x20-80.yaml)."""
