@@ -2,8 +2,8 @@
 
 Each trains 5 seeds for 0.5M steps inside one compiled program, with the configuration of
 benchmarks/coordsum_table.py (specs/coordsum/magpo_3x10-30.yaml), whose recorded results
-are in benchmarks/results/coordsum.md (the rows `magpo_vf0.1` and `ctds_vf0.1` of session 6
-are this exact program: the spec has used the paper's vf_coef = 0.1 since then). Returns are
+are in benchmarks/results/coordsum.md (its 3x10-30 rows `magpo` and `ctds` are this exact
+program; the spec has used the paper's vf_coef = 0.1 since session 6). Returns are
 the final evaluation's mean over 32 sampled-action episodes per seed; a uniform-random team
 scores 6.5 on this task.
 """
