@@ -326,6 +326,12 @@ Every arm uses the same seeds 0-4, and so the same initial networks, as its defa
   so the weight changes how hard the clip scales the actor's gradient; that is the likely
   channel, and it is untested. HAPPO's critic has its own optimiser and clip; weighting it
   moved HAPPO from 89.4 to 95.7 on 3x10-30, 8.5 to 9.2 on 3x30-50 and 8.1 to 11.4 on 5x20-80.
+- **Sable guider** (3x10-30, 0.5 M, vf_coef 0.1; `--algorithms magpo --tag magpo_sable --set
+  algorithm.joint_policy.architecture=sable`): MAGPO with the paper's default guider gives
+  87.9 [81.4, 93.0] (guider 88.5, gap 0.6), against 83.8 [80.7, 86.8] with the MAT guider; the
+  CIs overlap. It trained at 2,528 steps/s, sharing the cores with a test run for most of its
+  17 minutes (the MAT-guided run: 4,589, sharing them with another benchmark), so the speed
+  comparison is rough. No other task or algorithm has a Sable row yet.
 - Whether the whole claim holds at the end of training, and in particular whether CTDS
   collapses, needs runs near 20 M: about 7-11 hours per algorithm for 5 seeds on this CPU
   (specs/tuned/magpo_coordsum_5x20-80.yaml)."""
