@@ -221,6 +221,9 @@ class RetentivePolicy(eqx.Module):
         decay_scaling: float = 1.0, discrete: bool = True, key: PRNGKeyArray,
     ):
         if not discrete:
+            # A guard for direct library use: specs never get here, because JointPolicyFamilySpec
+            # sets supports_continuous = False and the spec check rejects continuous envs with exit
+            # code 2. Continuous actions are left to a later issue (issue 6 scopes them out).
             raise NotImplementedError("RetentivePolicy supports discrete actions only for now")
         decays = head_decays(heads, decay_scaling)
         keys = jax.random.split(key, 8 + 2 * blocks)
