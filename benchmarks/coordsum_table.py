@@ -91,15 +91,58 @@ def run(args: argparse.Namespace) -> None:
               f"({summary['sps']:,.0f} steps/s over {len(args.seeds)} seeds)", flush=True)
 
 
-def random_return(task: str, episodes: int = 320) -> float:
+SCRIPTED = ("random", "deterministic", "teacher", "student")
+"""Hand-written reference policies (see `scripted_actions`)."""
+
+
+def scripted_actions(policy: str, key: Any, target: Any, agents: int, actions: int) -> Any:
+    """One joint action of a hand-written CoordSum policy, which reads the target directly.
+
+    - `deterministic`: agent 0 plays min(target, A-1) and the others fill the rest greedily in
+      index order. A factorizable policy that always hits a reachable target, but agent 0 is
+      predictable, so the guesser matches it whenever the target's record repeats.
+    - `teacher`: agent 0 plays uniformly among the actions that leave the rest reachable, and
+      the others fill the remainder given agent 0's action. The kind of CTCE policy of MAGPO
+      section 3 (C): optimal-looking and not decentralizable.
+    - `student`: every agent samples independently from its marginal under `teacher`, which is
+      what distilling that teacher into independent policies gives at best (section 3 (C)).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    top = actions - 1
+    lo, hi = jnp.clip(target - (agents - 1) * top, 0, top), jnp.clip(target, 0, top)
+
+    def fill(first: Any) -> Any:
+        out, rest = [first], target - first
+        for _ in range(1, agents):
+            out.append(jnp.clip(rest, 0, top))
+            rest = rest - out[-1]
+        return jnp.stack(out)
+
+    if policy == "deterministic":
+        return fill(hi)
+    firsts = jax.random.randint(key, (agents,), lo, hi + 1)  # one independent draw per agent
+    if policy == "teacher":
+        return fill(firsts[0])
+    if policy == "student":
+        return jnp.stack([fill(firsts[i])[i] for i in range(agents)])
+    raise ValueError(f"unknown scripted policy {policy!r}; choose from {SCRIPTED}")
+
+
+def scripted_return(task: str, policy: str = "random", reference_quirk: bool = False, episodes: int = 320) -> float:
+    """Mean episode return of `random` (uniform actions) or a `scripted_actions` policy on a
+    CoordSum task over `episodes` seeded episodes, under the paper's guesser (one record per
+    target) or the reference implementation's (`reference_quirk`)."""
     import jax
     import jax.numpy as jnp
 
     from marlspec.compile import make_env
     from marlspec.envs.base import random_actions
-    from marlspec.spec.envs import CoordSumSpec
+    from marlspec.spec.envs import COORDSUM_TASKS, CoordSumSpec
 
-    env = make_env(CoordSumSpec(task=task))
+    agents, actions, max_target = COORDSUM_TASKS[task]
+    env = make_env(CoordSumSpec(task=task, reference_quirk=reference_quirk))
 
     def episode(key: jax.Array) -> jax.Array:
         k0, k1 = jax.random.split(key)
@@ -108,12 +151,29 @@ def random_return(task: str, episodes: int = 320) -> float:
         def step(c: Any, k: jax.Array) -> tuple[Any, jax.Array]:
             s, t = c
             ka, ke = jax.random.split(k)
-            s, t = env.step(ke, s, random_actions(ka, env.info, t.avail_actions))
+            if policy == "random":
+                joint = random_actions(ka, env.info, t.avail_actions)
+            else:
+                joint = scripted_actions(policy, ka, jnp.argmax(t.state[:max_target]), agents, actions)
+            s, t = env.step(ke, s, joint)
             return (s, t), t.reward
 
         return jax.lax.scan(step, (state, ts), jax.random.split(k1, env.info.max_steps))[1].sum()
 
     return float(jnp.mean(jax.jit(jax.vmap(episode))(jax.random.split(jax.random.PRNGKey(0), episodes))))
+
+
+def random_return(task: str, episodes: int = 320) -> float:
+    return scripted_return(task, "random", episodes=episodes)
+
+
+def scripted_markdown(tasks: list[str]) -> str:
+    """The scripted policies' returns per task, under both guesser rules, as a markdown table."""
+    lines = ["| task | " + " | ".join(SCRIPTED) + " |", "|---|" + "---|" * len(SCRIPTED)]
+    for task in tasks:
+        cells = [f"{scripted_return(task, p):.1f} / {scripted_return(task, p, True):.1f}" for p in SCRIPTED]
+        lines.append(f"| {task} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def load(path: Path) -> dict[str, Any]:
@@ -182,7 +242,8 @@ def report(args: argparse.Namespace) -> None:
             _plot_curves(plt, group, rnd, title, RESULTS / f"coordsum_{task}_{name}.png")
         rows.append({"task": task, "config": "uniform random", "steps/seed": 0, "seeds": "", "execution return": f"{rnd:.1f}",
                      "behaviour return": "", "paper @20M": ""})
-    write("coordsum", {"results": results}, rows, NOTES + READING)
+    scripted = scripted_markdown(list(results))
+    write("coordsum", {"results": results, "scripted_markdown": scripted}, rows, NOTES + SCRIPTED_NOTES + scripted + READING)
     print((RESULTS / "coordsum.md").read_text())
 
 
@@ -252,6 +313,21 @@ Curves: results/coordsum_<task>.png; coordsum_<task>_<variant>.png for runs tagg
 coordsum_<task>_ablations.png for the other arms beside their algorithm's default, or
 coordsum_<task>_<variant>_ablations.png for arms run under a variant (solid: deployed
 policy; dashed: guider/teacher)."""
+
+
+SCRIPTED_NOTES = """
+
+## Hand-written reference policies
+
+What the returns mean, from `scripted_actions` (320 episodes each, seeded; each cell is
+the paper's guesser / the reference implementation's, `env.reference_quirk: true`).
+`deterministic`: agent 0 plays min(target, A-1), the others fill the rest; it always hits a
+reachable target but agent 0 is predictable. `teacher`: agent 0 picks uniformly among the
+actions that keep the target reachable and the others compensate (a CTCE policy of the kind
+MAGPO's section 3 describes). `student`: each agent samples independently from its marginal
+under that teacher, the best a distilled set of independent policies can copy of it.
+
+"""
 
 
 READING = """
