@@ -10,7 +10,7 @@ vmapped inside one compiled program, from specs/coordsum/magpo_<task>.yaml with 
 `algorithm` section changed per algorithm (shared PPO hyper-parameters, the same GRU
 network for every decentralized actor, the same autoregressive joint-policy network for
 MAGPO's guider, CTDS's teacher and MAT). Run directories go to results/coordsum_runs/
-(metrics.jsonl + summary.json; no checkpoints); `report` reads whatever is there, so
+(metrics.jsonl + summary.json, and a final checkpoint that git ignores, for `diagnose`); `report` reads whatever is there, so
 configurations can be trained one at a time.
 
 Reported per configuration: the final evaluation (32 sampled episodes per seed) of the
@@ -61,7 +61,7 @@ def spec_text(task: str, algorithm: str, steps: int, seeds: list[int], overrides
     base["name"] = f"{algorithm}_coordsum_{task}"
     base["train"]["total_env_steps"] = steps
     base["train"]["seeds"] = seeds
-    base["log"] = {"progress": False, "checkpoint": False, "plot": False}
+    base["log"] = {"progress": False, "checkpoint": True, "plot": False}  # checkpoints stay out of git
     return yaml.safe_dump(base, sort_keys=False), overrides
 
 
