@@ -26,6 +26,7 @@ guiders only (Sable's would need its episode memory replayed alongside).
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 from typing import Any
@@ -113,15 +114,18 @@ def diagnose_run(path: Path, episodes: int = 8, samples: int = 128) -> dict[str,
     keys = jax.random.split(jax.random.PRNGKey(1), len(seeds))
     per_seed = eqx.filter_jit(eqx.filter_vmap(one_seed))(states, keys)
     return {m: {"mean": float(np.mean(per_seed[m])), "per_seed": np.asarray(per_seed[m], dtype=float).round(4).tolist()}
-            for m in METRICS} | {"seeds": seeds, "env_steps_per_seed": spec.train.total_env_steps}
+            for m in METRICS} | {"seeds": seeds, "env_steps_per_seed": json.loads((path / "checkpoint.json").read_text())["env_steps"]}
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--task", default="3x10-30")
     parser.add_argument("--tags", nargs="+", default=["magpo", "ctds"])
+    parser.add_argument("--extra", nargs="*", default=[], metavar="NAME=DIR",
+                        help="other run directories with a checkpoint, e.g. a copy taken mid-run")
     args = parser.parse_args()
-    results = {tag: diagnose_run(RUNS / args.task / tag) for tag in args.tags}
+    runs = {tag: RUNS / args.task / tag for tag in args.tags} | dict(e.split("=", 1) for e in args.extra)
+    results = {tag: diagnose_run(Path(path)) for tag, path in runs.items()}
     table = [{"task": args.task, "run": tag, "steps/seed": r["env_steps_per_seed"],
               **{m: f"{r[m]['mean']:.3f}" for m in METRICS}} for tag, r in results.items()]
     notes = ("Means over seeds and over the steps the deployed learners visit (8 episodes per seed); "
