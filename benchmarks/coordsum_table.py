@@ -332,10 +332,11 @@ under that teacher, the best a distilled set of independent policies can copy of
 
 READING = """
 
-## Reading these numbers (updated 2026-11-30, session 6)
+## Reading these numbers (updated 2026-11-30, session 7)
 
 These are early-training snapshots, not the paper's table. Budgets per seed: 0.5 M steps on
-3x10-30, 3x30-50 and 8x15-100, and 1.5 M on 5x20-80 (2.5% and 7.5% of the paper's 20 M).
+3x10-30, 3x30-50 and 8x15-100, and 1.5 M on 5x20-80 (2.5% and 7.5% of the paper's 20 M);
+rows tagged `_long` are MAGPO and CTDS at twice that (3 M on 5x20-80, 1 M on 3x10-30).
 Since session 6 every untagged row uses the paper's value-loss weight, vf_coef = 0.1 (Tables
 2-3), which is now what `specs/coordsum/` says. Rows tagged `_vf0.5` were recorded earlier
 with 0.5 and reproduce with `--set algorithm.vf_coef=0.5`. Rows tagged `happo_vf1.0` were
@@ -373,6 +374,47 @@ Every arm uses the same seeds 0-4, and so the same initial networks, as its defa
     is its precursor: CTDS's teacher-student gap is larger than MAGPO's on every task where
     the teachers have taken off (7.8 vs 1.2, 7.5 vs 4.3, 3.1 vs 0.9).
   - MAT, the CTCE reference, leads on every task. In the paper it ends below MAGPO and MAPPO.
+- **5x20-80 at twice the budget, 3 M steps** (session 7; `--algorithms magpo --tag magpo_long
+  --steps 3000000`, likewise `ctds`): MAGPO 105.9 [98.6, 110.8] (seeds 108.7 / 91.9 / 112.6 /
+  107.4 / 108.8; guider 105.8, gap -0.1), CTDS 103.8 [93.1, 114.2] (107.2 / 96.2 / 112.9 / 83.7
+  / 119.0; teacher 104.9, gap 1.1). Both still climb (coordsum_5x20-80_long.png) and are level;
+  there is no sign of the collapse. CTDS's seed 3, which sat at 1.7 in the 1.5 M row, took off
+  after 2 M steps. The long runs used the same seeds but do not repeat the 1.5 M rows bit for
+  bit (their step-0 evaluations agree exactly, and they drift apart from the second; the guider
+  code was refactored for Sable in between, and I did not check whether that is the cause). At
+  1.5 M they gave MAGPO 49.5 and CTDS 61.1, inside the recorded rows' CIs.
+- **Is the teacher decentralizable at all?** `benchmarks/coordsum_diagnose.py` reads a run's
+  checkpoint and measures, on the states the deployed learners visit, how often the guider or
+  teacher hits the target, how often the product of its per-agent marginals would (the
+  minimiser of CTDS's forward-KL student loss over product policies, so the best CTDS can
+  copy), and its total correlation across agents (results/coordsum_diagnose_5x20-80.md). On
+  5x20-80 the CTDS teacher is a product policy to within 0.006 nats at 1.5 M and 0.002 at 3 M;
+  its marginals' product hits as often as it does (0.400 vs 0.403; 0.655 vs 0.655), and the
+  students trail by 0.03 and 0.01 from imitation lag, not from anything they cannot represent.
+  Agent 0's entropy falls from 1.08 to 0.16 nats: the teacher is becoming deterministic, on
+  the way to the `deterministic` reference policy (156.5 here), not to the stochastic
+  `teacher` one (191.8) whose distillation collapses to 14.5. MAGPO's guider looks the same
+  (total correlation 0.008, then -0.001; agent 0's entropy 0.83, then 0.04). The paper's
+  collapse needs a teacher that coordinates through randomness; in these runs none has
+  appeared, and while the teacher stays a product policy the mechanism behind that collapse
+  is absent.
+- **3x10-30 at twice the budget, 1 M steps** (`--task 3x10-30 ... --tag magpo_long --steps
+  1000000`, likewise `ctds`; checkpoints diagnosed in results/coordsum_diagnose_3x10-30.md):
+  MAGPO 94.6 [89.5, 99.3] (guider 94.7, gap 0.1), CTDS 93.1 [81.3, 106.0] (teacher 96.5, gap
+  3.4). This is the task where the teachers are furthest along, and the first trace of the
+  paper's mechanism shows here: the CTDS teacher's total correlation is 0.017 nats on average
+  (0.031 and 0.036 in seeds 1 and 3), and the product of its marginals hits the target 0.735
+  of the time against the teacher's 0.748 (0.700 vs 0.719 and 0.702 vs 0.731 in those seeds).
+  MAGPO's guider stays a product policy (total correlation at most 0.001 above zero, which is
+  within the estimator's noise of about 0.003; hit 0.745 for guider, product and learners
+  alike). The effect is small at 1 M steps; whether it grows is what a longer run would show.
+- **Which guesser.** The published numbers come from the authors' code, whose guesser pools
+  every target at or above A - 1 into one record (`env.reference_quirk: true`; 76% of the
+  targets on 5x20-80). Under that rule a predictable agent 0 costs far more: the
+  `deterministic` policy drops from 156.5 to 113.9, while the `teacher` policy keeps 191.8. So
+  the pressure to randomise agent 0, which is what makes a teacher non-decentralizable, sets in
+  earlier and harder there. That may be why the paper sees the collapse and these runs, under
+  the rule the paper states, do not; it is untested here.
 - **delta ablation on 5x20-80** (the paper's Fig. 4b; 1.5 M x 5 seeds): delta 1.1 / 1.5 / 3
   give 13.4 [6.2, 20.6] / 45.6 [31.8, 56.5] / 59.5 [33.5, 83.4] (delta 3's seeds 59.4 / 54.8 /
   100.0 / 4.4 / 78.8; its guider-learner gap is 0.9, as at 1.5). At vf_coef 0.5 the same arms gave 3.6 /
@@ -409,8 +451,10 @@ Every arm uses the same seeds 0-4, and so the same initial networks, as its defa
   17 minutes (the MAT-guided run: 4,589, sharing them with another benchmark), so the speed
   comparison is rough. No other task or algorithm has a Sable row yet.
 - Whether the whole claim holds at the end of training, and in particular whether CTDS
-  collapses, needs runs near 20 M: about 7-11 hours per algorithm for 5 seeds on this CPU
-  (specs/tuned/magpo_coordsum_5x20-80.yaml)."""
+  collapses, needs runs near 20 M: about 12 hours per algorithm for 5 seeds on this CPU, two
+  at a time (the 3 M pair above took 106 minutes at 2,376 steps/s each;
+  specs/tuned/magpo_coordsum_5x20-80.yaml). The diagnostic above says what to watch for: the
+  teacher's total correlation leaving zero."""
 
 
 def main() -> None:
