@@ -387,9 +387,10 @@ Every arm uses the same seeds 0-4, and so the same initial networks, as its defa
   checkpoint and measures, on the states the deployed learners visit, how often the guider or
   teacher hits the target, how often the product of its per-agent marginals would (the
   minimiser of CTDS's forward-KL student loss over product policies, so the best CTDS can
-  copy), and its total correlation across agents (results/coordsum_diagnose_5x20-80.md). On
-  5x20-80 the CTDS teacher is a product policy to within 0.006 nats at 1.5 M and 0.002 at 3 M;
-  its marginals' product hits as often as it does (0.400 vs 0.403; 0.655 vs 0.655), and the
+  copy), and its total correlation across agents (results/coordsum_diagnose_5x20-80.md; its
+  1.5 M rows read copies of the long runs' checkpoints taken when they passed 1.5 M, passed
+  with `--extra NAME=DIR`). On 5x20-80 the CTDS teacher is a product policy to within 0.006
+  nats at 1.5 M and 0.002 at 3 M; its marginals' product hits as often as it does (0.400 vs 0.403; 0.655 vs 0.655), and the
   students trail by 0.03 and 0.01 from imitation lag, not from anything they cannot represent.
   Agent 0's entropy falls from 1.08 to 0.16 nats: the teacher is becoming deterministic, on
   the way to the `deterministic` reference policy (156.5 here), not to the stochastic
@@ -405,8 +406,8 @@ Every arm uses the same seeds 0-4, and so the same initial networks, as its defa
   paper's mechanism shows here: the CTDS teacher's total correlation is 0.017 nats on average
   (0.031 and 0.036 in seeds 1 and 3), and the product of its marginals hits the target 0.735
   of the time against the teacher's 0.748 (0.700 vs 0.719 and 0.702 vs 0.731 in those seeds).
-  MAGPO's guider stays a product policy (total correlation at most 0.001 above zero, which is
-  within the estimator's noise of about 0.003; hit 0.745 for guider, product and learners
+  MAGPO's guider stays a product policy (total correlation -0.001 on average and no seed above
+  zero, against an estimator noise of about 0.003; hit 0.745 for guider, product and learners
   alike). The effect is small at 1 M steps; whether it grows is what a longer run would show.
 - **Which guesser.** The published numbers come from the authors' code, whose guesser pools
   every target at or above A - 1 into one record (`env.reference_quirk: true`; 76% of the
@@ -430,8 +431,8 @@ Every arm uses the same seeds 0-4, and so the same initial networks, as its defa
   (gap 0.5) / 58.7 (gap 0.3). The learners' own PPO term closes the gap to the guider, as the
   paper argues ("counter-supervising" the guider); beyond 1 it changes little at this budget.
 - **8x15-100 at 0.5 M** (random 2.0): MAGPO 4.6 [4.1, 5.1] (guider 5.1), MAT 4.2 [3.0, 4.9],
-  CTDS 3.8 [2.6, 4.9] (teacher 4.3), MAPPO 1.9 [1.5, 2.4], and HAPPO 2.1 from before its critic
-  was weighted (not re-run). At 2.5% of the paper's budget the methods trained through the
+  CTDS 3.8 [2.6, 4.9] (teacher 4.3), MAPPO 1.9 [1.5, 2.4], HAPPO 1.8 [1.6, 2.1] with its weighted
+  critic (session 7; 2.1 before, row `happo_vf1.0`). At 2.5% of the paper's budget the methods trained through the
   autoregressive network are about twice random, MAPPO and HAPPO at random. This row fills
   the cells and shows where the curves start, nothing more.
 - **The value-loss weight.** Going from 0.5 to 0.1 lifted the autoregressive-trained methods
