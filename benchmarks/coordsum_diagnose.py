@@ -29,7 +29,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import equinox as eqx
 import jax
@@ -45,6 +45,12 @@ from benchmarks._common import write  # noqa: E402
 
 RUNS = ROOT / "benchmarks" / "results" / "coordsum_runs"
 METRICS = ("hit_guider", "hit_product", "hit_learners", "total_correlation", "agent0_entropy")
+
+
+def _fail(message: str) -> NoReturn:
+    """Bad input: one line on stderr, exit code 2."""
+    print(f"coordsum_diagnose: {message}", file=sys.stderr)
+    raise SystemExit(2)
 
 
 def product_hit(marginals: Float[Array, "N A"], target: Int[Array, ""]) -> Float[Array, ""]:
@@ -77,11 +83,14 @@ def diagnose_run(path: Path, episodes: int = 8, samples: int = 128) -> dict[str,
     from marlspec.spec import load_spec
     from marlspec.train.runner import init_states
 
+    if not (path / "spec.yaml").exists():
+        _fail(f"{path}: not a run directory (no spec.yaml); pass a tag under {RUNS}/<task>/ or NAME=DIR")
     spec = load_spec(path / "spec.yaml")
-    if spec.algorithm.kind not in ("magpo", "ctds") or spec.algorithm.joint_policy.architecture != "mat":
-        raise SystemExit(f"{path}: needs a magpo or ctds run with the MAT guider (got {spec.algorithm.kind})")
+    kind = spec.algorithm.kind
+    if kind not in ("magpo", "ctds") or spec.algorithm.joint_policy.architecture != "mat":
+        _fail(f"{path}: algorithm {kind!r} has no MAT guider to diagnose; pass a magpo or ctds run with architecture mat")
     if not (path / "checkpoint.eqx").exists():
-        raise SystemExit(f"{path}: no checkpoint.eqx; re-run it with benchmarks/coordsum_table.py run --force")
+        _fail(f"{path}: no checkpoint.eqx; re-run it with benchmarks/coordsum_table.py run --force")
     experiment = compile_spec(spec)
     seeds = list(spec.train.seeds)
     states = RunDir(path).load_checkpoint(init_states(experiment, seeds).learner)
