@@ -235,12 +235,7 @@ class AgentMixer(Algorithm):
                 (batch.obs, batch.state, batch.avail_actions, batch.actions, batch.first, mask, adv, values, targets,
                  batch.extras["log_prob"], batch.extras["joint_log_prob"], batch.extras["noise"]), idx)
             h_actor, h_critic = take_envs(batch.init_carry, idx, axis=0)
-            _, out = unroll_streams(actor, h_actor, ppo.actor_inputs(obs), first, self.stacked)
-            individual = ppo.policy(log_std, out, avail)
-            dist = individual
-            if m.mixer:
-                joint = lambda ind, o, s, e, av: self.joint_policy(modifier, ind, o, s, e, av, tau)
-                dist = jax.vmap(jax.vmap(joint))(individual, obs, st, noise, avail)
+            individual, dist = self.replay(actor, log_std, modifier, h_actor, obs, st, avail, first, noise, tau)
             logp, ent, joint_logp, joint_ent = self.log_prob_entropy(dist, actions, mk)
             if m.ratio == "joint":
                 present = mk.sum(-1)
@@ -267,6 +262,21 @@ class AgentMixer(Algorithm):
             metrics["tau"] = tau
         steps = state.env_steps + batch.reward.size
         return AgentMixerState(actor, critic, log_std, modifier, opt_state, steps), metrics
+
+    def replay(
+        self, actor: Net, log_std: Array, modifier: PolicyModifier | None, h0: Float[Array, "E N H"],
+        obs: Float[Array, "T E N O"], state: Float[Array, "T E S"], avail: Bool[Array, "T E N A"],
+        first: Bool[Array, "T E"], noise: Float[Array, "T E N K"], tau: Float[Array, ""],
+    ) -> tuple[dict[str, Array], dict[str, Array]]:
+        """The individual and joint policies over a rollout: the actors replayed from the carry at
+        its start (resetting at episode starts), the joint policy with the head noise stored while
+        acting. Without the modifier the joint policy is the individual one."""
+        _, out = unroll_streams(actor, h0, self.ppo.actor_inputs(obs), first, self.stacked)
+        individual = self.ppo.policy(log_std, out, avail)
+        if modifier is None:
+            return individual, individual
+        joint = lambda ind, o, s, e, av: self.joint_policy(modifier, ind, o, s, e, av, tau)
+        return individual, jax.vmap(jax.vmap(joint))(individual, obs, state, noise, avail)
 
     def kl(self, p: dict[str, Array], q: dict[str, Array]) -> Float[Array, "*b N"]:
         """KL(p || q) per agent between a joint policy's per-agent factors and the individual policies."""
