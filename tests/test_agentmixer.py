@@ -144,8 +144,10 @@ def test_continuous_igc_joint_mean_is_the_individual_mean(covariance):
     (so the spread differs per agent and, for `lowrank`, correlates them), the mean of many joint
     actions sampled by `act(mode="behaviour")` equals the individual means (`act(mode="execution",
     greedy)`), within 5 standard errors. A shifted joint mean fails."""
-    exp = continuous_experiment(covariance)
+    # The low-rank case also runs heterogeneous agents (one actor per agent, stacked).
+    exp = continuous_experiment(covariance, **({"share_parameters": "false"} if covariance == "lowrank" else {}))
     algo: AgentMixer = exp.algorithm
+    assert algo.stacked == (covariance == "lowrank")
     learner = algo.init(jax.random.PRNGKey(0))
     big_head = eqx.tree_at(lambda m: m.head.weight, learner.modifier, 50.0 * learner.modifier.head.weight)
     learner = eqx.tree_at(lambda s: s.modifier, learner, big_head)
@@ -162,8 +164,15 @@ def test_continuous_igc_joint_mean_is_the_individual_mean(covariance):
         corr = jnp.corrcoef(flat.T)
         assert float(jnp.abs(corr - jnp.eye(6)).max()) > 0.1, "the low-rank factor must correlate the agents"
     np.testing.assert_array_less(jnp.abs(actions.mean(0) - means), 5 * spread / np.sqrt(draws))
-    # The joint log-probs are those of the distribution sampled from (shared check below).
     assert bool(jnp.all(jnp.isfinite(extras["joint_log_prob"])))
+    # One update on a real rollout moves every part (the stacked actors included) and stays finite.
+    rs = exp.init(jax.random.PRNGKey(4))
+    _, traj, _ = rollout(exp.train_env, algo, rs.learner, rs.actors, jax.random.PRNGKey(5), 1)
+    new, metrics = algo.update(rs.learner, traj, jax.random.PRNGKey(6))
+    assert all(bool(jnp.isfinite(v)) for v in metrics.values())
+    moved = jax.tree.leaves(jax.tree.map(lambda a, b: jnp.abs(a - b).max(), eqx.filter(new.actor, eqx.is_array),
+                                         eqx.filter(rs.learner.actor, eqx.is_array)))
+    assert max(float(x) for x in moved) > 0
 
 
 # ---------------------------------------------------------------- the update
