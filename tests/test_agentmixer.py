@@ -25,7 +25,7 @@ from tests.test_spec_errors import check_one_line
 
 DISCRETE = """
 env: {kind: coordsum, agents: 3, actions: 4, max_target: 8, time_limit: 6}
-algorithm: {kind: agentmixer, num_minibatches: 2, epochs: 1, head_noise: 1.0}
+algorithm: {kind: agentmixer, num_minibatches: 2, epochs: 1}
 network: {kind: gru, fc: 16, hidden: 16}
 train: {total_env_steps: 4096, num_envs: 4, rollout_length: 10}
 eval: {episodes: 4}
@@ -111,31 +111,58 @@ def test_policy_modifier_shapes_and_agent_equivariance():
 # ---------------------------------------------------------------- IGC in the deep module
 
 
-def test_discrete_igc_joint_mode_matches_individual_policy_in_the_sampling_sense(discrete):
-    """IGC (claim 9, sampling sense): when the modifier's head is random with sigmoid(h) ~ U(0, 1),
-    the joint policy's mode argmax_a (l_i + g(h_i))_a is distributed as the individual policy
-    softmax(l_i) (Gumbel-max), so its most frequent action is the individual mode. Here l_i come
-    from the real actor on a real observation, h from the real modifier (zeroed head) plus the
-    random part, and the joint logits from `AgentMixer.joint_policy`."""
-    exp, learner, traj = discrete
-    algo: AgentMixer = exp.algorithm
+def _joint_choices(algo: AgentMixer, modifier, learner, traj, draws: int):
+    """Individual probabilities and `draws` joint actions (the joint policy's mode at tau -> 0 for
+    each noise draw) of one real step, with the real actor and the given modifier."""
     ts = jax.tree.map(lambda x: x[3, 0], traj)
     h0 = jax.tree.map(lambda x: x[0], traj.init_carry)
     _, out = jax.vmap(learner.actor)(h0[0], algo.ppo.actor_inputs(ts.obs), jnp.zeros(3, bool))
     out = 3.0 * out / jnp.maximum(jnp.abs(out).max(), 1e-6)  # spread the individual policy out
     individual = algo.ppo.policy(learner.log_std, out, ts.avail_actions)
-    modifier = eqx.tree_at(lambda m: (m.head.weight, m.head.bias), learner.modifier,
-                           (jnp.zeros_like(learner.modifier.head.weight), jnp.zeros_like(learner.modifier.head.bias)))
-    draws = 40_000
-    u = jax.random.uniform(jax.random.PRNGKey(5), (draws, 3, 4), minval=1e-7, maxval=1 - 1e-7)
-    noise = jnp.log(u) - jnp.log1p(-u)  # logit(U): sigmoid(h) is uniform (head_noise is 1 in DISCRETE)
+    noise = jax.random.normal(jax.random.PRNGKey(5), (draws, *algo.noise_shape()))  # as `act` draws it
     joint = jax.vmap(lambda e: algo.joint_policy(modifier, individual, ts.obs, ts.state, e, ts.avail_actions,
-                                                 jnp.asarray(0.05))["logits"])(noise)
-    freq = jax.vmap(lambda a: jnp.bincount(a, length=4) / draws, in_axes=1)(jnp.argmax(joint, -1))
-    target = jax.nn.softmax(individual["logits"], -1)
+                                                 jnp.asarray(1e-3))["logits"])(noise)
+    return jax.nn.softmax(individual["logits"], -1), jnp.argmax(joint, -1)
+
+
+def _strong(modifier):
+    """The same modifier with a head 500 times larger: strong correlations and rotations."""
+    return eqx.tree_at(lambda m: m.head.weight, modifier, 500.0 * modifier.head.weight)
+
+
+def test_discrete_igc_keeps_each_agents_mode_for_any_modifier_output(discrete):
+    """IGC (paper 000; THEOREMS.md claim 9), on the real network: whatever the Policy Modifier
+    outputs (random parameters, a head scaled up 500x so its correlations are strong), each agent's
+    marginal over the joint policy's modes (tau -> 0) is its individual policy softmax(l_i), so
+    the most frequent joint action of each agent is its individual mode; and the agents are
+    correlated (the joint distribution of two agents' actions is not the product of marginals).
+    Mutants that fail it: copula noise without the sqrt(1 - rho^2) factor (marginals no longer
+    Gumbel), and the authors' state-dependent shift."""
+    exp, learner, traj = discrete
+    draws = 40_000
+    target, actions = _joint_choices(exp.algorithm, _strong(learner.modifier), learner, traj, draws)
+    freq = jax.vmap(lambda a: jnp.bincount(a, length=4) / draws, in_axes=1)(actions)
     # 40k draws: a frequency's standard error is at most 0.0025; 0.015 is six of them.
     np.testing.assert_allclose(freq, target, atol=0.015)
     np.testing.assert_array_equal(jnp.argmax(freq, -1), jnp.argmax(target, -1))
+    def dependence(i: int, j: int) -> float:  # total variation between the pair's joint and the product
+        pair = jnp.zeros((4, 4)).at[actions[:, i], actions[:, j]].add(1.0) / draws
+        return float(0.5 * jnp.abs(pair - jnp.outer(freq[i], freq[j])).sum())
+
+    assert max(dependence(0, 1), dependence(0, 2), dependence(1, 2)) > 0.05, "the agents must be correlated"
+
+
+def test_the_authors_shift_noise_moves_the_marginals(discrete):
+    """The construction of the authors' code (`igc_noise: shift`: g = -log(-log sigmoid(h)) of a
+    state-dependent head) does not keep the individual marginals once the head is non-trivial:
+    the gap `igc_noise: copula` closes (a finding, THEOREMS.md claim 9)."""
+    exp, learner, traj = discrete
+    shift = compile_spec(parse_spec(DISCRETE.replace("epochs: 1}", "epochs: 1, igc_noise: shift}"))).algorithm
+    draws = 20_000
+    modifier = _strong(shift.init(jax.random.PRNGKey(11)).modifier)
+    target, actions = _joint_choices(shift, modifier, learner, traj, draws)
+    freq = jax.vmap(lambda a: jnp.bincount(a, length=4) / draws, in_axes=1)(actions)
+    assert float(jnp.abs(freq - target).max()) > 0.1
 
 
 @pytest.mark.parametrize("covariance", ["diagonal", "lowrank"])
@@ -246,9 +273,12 @@ def test_lowrank_log_prob_matches_dense_gaussian():
 BAD = {
     "tau_rises": ("algorithm: {kind: agentmixer, tau_start: 0.1, tau_end: 0.5}", "algorithm.tau_end", "tau_end <= tau_start"),
     "discrete_option_on_continuous": ("env: {kind: mabrax, scenario: ant_4x2}\nalgorithm: {kind: agentmixer, tau_end: 0.1}",
-                                      "algorithm.tau_end", "only to discrete"),
+                                      "algorithm.tau_end", "continuous actions"),
     "continuous_option_on_discrete": ("algorithm: {kind: agentmixer, covariance: lowrank}", "algorithm.covariance",
-                                      "only to continuous"),
+                                      "not read"),
+    "shift_noise_scale_with_copula": ("algorithm: {kind: agentmixer, head_noise: 0.3}", "algorithm.head_noise", "not read"),
+    "igc_settings_without_igc": ("algorithm: {kind: agentmixer, igc: false, igc_noise: shift}", "algorithm.igc",
+                                 "not read"),
     "rank_without_lowrank": ("env: {kind: mabrax, scenario: ant_4x2}\nalgorithm: {kind: agentmixer, rank: 3}",
                              "algorithm.rank", "covariance: lowrank"),
     "mixer_option_without_mixer": ("algorithm: {kind: agentmixer, mixer: false, width: 32}", "algorithm.width",

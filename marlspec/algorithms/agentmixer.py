@@ -6,15 +6,23 @@ paper 000), trained with PPO on the joint policy.
   the *execution* policy.
 - **Policy Modifier** (`nn.PolicyModifier`): reads the global state, every agent's observation
   and individual policy, mixes them across agents and features, and emits one head row per
-  agent. As in the authors' code (REFERENCE_FACTS), the head is a Gaussian around the
-  modifier's output, h = m(s, o, pi) + `head_noise` * e; the unit noise e drawn while acting is
-  stored and the update reuses it, so gradients reach m along the sampled path.
-- **Individual-Global-Consistency** (`primitives.igc`) builds the *behaviour* (joint) policy:
-  discrete: Categorical((l_i + g(h_i)) / tau), g = -log(-log(c sigmoid(h))), tau annealed
-  linearly from `tau_start` to `tau_end` over `tau_anneal_steps` environment steps;
-  continuous: Normal(individual means, individual std x 2 sigmoid(h)), or with
-  `covariance: lowrank` one Gaussian over all agents' actions with covariance
-  diag + V V^T, V from the modifier. The joint policy's mode / mean is the individuals'.
+  agent. The noise drawn while acting is stored in the trajectory and the update reuses it,
+  so gradients reach the modifier along the sampled path.
+- **Individual-Global-Consistency** (`primitives.igc`) builds the *behaviour* (joint) policy.
+  Discrete: Categorical((l_i + g_i) / tau), tau annealed linearly from `tau_start` to `tau_end`
+  over `tau_anneal_steps` environment steps, where the Gumbel-like noise g is
+  - `igc_noise: copula` (default): `igc.correlated_gumbel`, exact i.i.d. Gumbel(0, 1) per agent
+    whose cross-agent correlation (a Gaussian copula: a strength rho_i and a rotation Q_i per
+    agent) is the modifier's output. argmax_a(l_i + g_i) is then distributed exactly as the
+    individual policy, so the joint policy's per-agent modes (at any modifier output) are the
+    individual modes: the paper's IGC property, by construction;
+  - `igc_noise: shift`: the authors' code (REFERENCE_FACTS), g = -log(-log(c sigmoid(h))) with
+    h = m(s, o, pi) + `head_noise` * e, a state-dependent shift of the noise. It does not keep
+    the modes for a given state (THEOREMS.md, claim 9), and on predator-prey the joint and the
+    individual policies drift apart (benchmarks/results/agentmixer.md).
+  Continuous: Normal(individual means, individual std x 2 sigmoid(h)), h = m + `head_noise` * e,
+  or with `covariance: lowrank` one Gaussian over all agents' actions with covariance
+  diag + V V^T, V from the modifier. The joint policy's mean is the individuals' means.
 - **Update**: PPO (`onpolicy.ppo_policy_terms`) on the joint policy: the ratio is the product
   of the agents' ratios (`ratio: joint`) on the per-step advantage, and the entropy is the
   joint policy's; the critic is MAPPO's centralized V(s, i) on per-agent GAE. Actors, critic
@@ -75,6 +83,7 @@ class AgentMixerConfig:
     tau_anneal_steps: int
     gumbel_c: float
     head_noise: float
+    igc_noise: Literal["copula", "shift"]
     covariance: Literal["diagonal", "lowrank"]
     rank: int
     imitation_coef: float
@@ -112,10 +121,18 @@ class AgentMixer(Algorithm):
     def stacked(self) -> bool:
         return not self.mix.share_parameters
 
+    @property
+    def copula(self) -> bool:
+        return self.info.discrete and self.mix.igc and self.mix.igc_noise == "copula"
+
     def head_dim(self) -> int:
-        """Modifier outputs per agent: a head per action (discrete); a scale per dimension, plus
-        the means without IGC, plus the low-rank factor's rows (continuous)."""
+        """Modifier outputs per agent. Discrete: a correlation strength and an A x A rotation
+        (copula noise), or a head per action (shift noise, or the logits without IGC).
+        Continuous: a scale per dimension, plus the means without IGC, plus the low-rank
+        factor's rows."""
         a = self.info.num_actions
+        if self.copula:
+            return 1 + a * a
         if self.info.discrete:
             return a
         return a * (1 + (not self.mix.igc) + (self.mix.rank if self.mix.covariance == "lowrank" else 0))
@@ -153,16 +170,27 @@ class AgentMixer(Algorithm):
     def initial_carry(self) -> tuple[Array, Array]:
         return self.ppo.initial_carry()
 
+    def noise_shape(self) -> tuple[int, int]:
+        """The exogenous noise of one step: one row per agent and, for the copula, a last row
+        shared by all agents (xi of `igc.correlated_gumbel`)."""
+        n = self.info.num_agents
+        return (n + 1, self.info.num_actions) if self.copula else (n + 1, self.head_dim())
+
     def joint_policy(
         self, modifier: PolicyModifier, individual: dict[str, Array], obs: Float[Array, "N O"],
-        state: Float[Array, " S"], noise: Float[Array, "N H"], avail: Bool[Array, "N A"], tau: Float[Array, ""],
+        state: Float[Array, " S"], noise: Float[Array, "N1 K"], avail: Bool[Array, "N A"], tau: Float[Array, ""],
     ) -> dict[str, Array]:
-        """The joint (behaviour) policy of one step from the individual policies and the modifier's
-        head h = m + head_noise * noise: masked logits (discrete), or a mean and log-std, plus a
+        """The joint (behaviour) policy of one step from the individual policies, the modifier's
+        output and the step's noise: masked logits (discrete), or a mean and log-std, plus a
         low-rank `factor` [N D, r] with `covariance: lowrank` (continuous)."""
-        m = self.mix
+        m, n = self.mix, self.info.num_agents
         seen = jax.nn.softmax(individual["logits"], -1) if self.info.discrete else individual["mean"]
-        head = modifier(state, obs, seen) + m.head_noise * noise
+        out = modifier(state, obs, seen)
+        if self.copula:
+            a = self.info.num_actions
+            g = igc.correlated_gumbel(out[:, 0], out[:, 1:].reshape(n, a, a), noise[n], noise[:n], m.gumbel_c)
+            return {"logits": fz.mask_logits((individual["logits"] + g) / tau, avail)}
+        head = out + m.head_noise * noise[:n]
         if self.info.discrete:
             logits = igc.igc_joint_logits(individual["logits"], head, m.gumbel_c, tau) if m.igc else head
             return {"logits": fz.mask_logits(logits, avail)}
@@ -209,7 +237,7 @@ class AgentMixer(Algorithm):
         actor_h, out = apply_agents(state.actor, actor_h, ppo.actor_inputs(timestep.obs), no_reset, self.stacked)
         critic_h, _ = jax.vmap(state.critic)(critic_h, ppo.critic_inputs(timestep.obs, timestep.state), no_reset)
         dist = ppo.policy(state.log_std, out, timestep.avail_actions)
-        noise, k_act = jnp.zeros((n, self.head_dim()), jnp.float32), key  # key as MAPPO uses it, without a mixer
+        noise, k_act = jnp.zeros(self.noise_shape(), jnp.float32), key  # key as MAPPO uses it, without a mixer
         if mode == "behaviour" and self.mix.mixer:
             k_noise, k_act = jax.random.split(key)
             noise = jax.random.normal(k_noise, noise.shape)
@@ -266,7 +294,7 @@ class AgentMixer(Algorithm):
     def replay(
         self, actor: Net, log_std: Array, modifier: PolicyModifier | None, h0: Float[Array, "E N H"],
         obs: Float[Array, "T E N O"], state: Float[Array, "T E S"], avail: Bool[Array, "T E N A"],
-        first: Bool[Array, "T E"], noise: Float[Array, "T E N K"], tau: Float[Array, ""],
+        first: Bool[Array, "T E"], noise: Float[Array, "T E N1 K"], tau: Float[Array, ""],
     ) -> tuple[dict[str, Array], dict[str, Array]]:
         """The individual and joint policies over a rollout: the actors replayed from the carry at
         its start (resetting at episode starts), the joint policy with the head noise stored while

@@ -134,3 +134,39 @@ def lowrank_gaussian_sample(
     e1 = jax.random.normal(k1, mean.shape, mean.dtype)
     e2 = jax.random.normal(k2, factor.shape[1:], mean.dtype)
     return mean + diag_std * e1 + factor @ e2
+
+
+def correlated_gumbel(
+    correlation_logit: Float[Array, " N"],
+    rotation: Float[Array, "N A A"],
+    shared: Float[Array, " A"],
+    own: Float[Array, "N A"],
+    c: float = 1.0,
+) -> Float[Array, "N A"]:
+    """Gumbel noise for every agent and action whose per-agent marginals are exactly i.i.d.
+    Gumbel(0, 1) (when c = 1), while the agents' noises are correlated (a Gaussian copula):
+
+        z_i = rho_i Q_i xi + sqrt(1 - rho_i^2) e_i,   rho_i = tanh(correlation_logit_i),
+        Q_i = Cayley(R_i - R_i^T) = (I + K_i)^{-1} (I - K_i)  (orthogonal),
+        g_i = -log(-log(c Phi(z_i))),
+
+    with xi ~ N(0, I_A) shared by all agents (`shared`) and e_i ~ N(0, I_A) each agent's own
+    (`own`). Cov(z_i) = rho_i^2 Q_i Q_i^T + (1 - rho_i^2) I = I, so z_i ~ N(0, I) and each agent's
+    g_i is i.i.d. Gumbel over its actions whatever the modifier outputs; Cov(z_i, z_j) =
+    rho_i rho_j Q_i Q_j^T links agent i's action a to agent j's actions through the two rotations.
+
+    This is how marlspec's default discrete IGC keeps the modes of the joint policy equal to the
+    individual ones for every output of the Policy Modifier (`algorithms.agentmixer`, `igc_noise:
+    copula`): argmax_a (l_i + g_i)_a is distributed exactly as softmax(l_i) (Gumbel-max), so the
+    joint policy's per-agent marginals ARE the individual policies and only the correlation
+    between agents is the modifier's. The authors' construction (`gumbel_from_head` of a
+    state-dependent head) shifts the marginals instead; see THEOREMS.md, claim 9."""
+    if not 0.0 < c <= 1.0:
+        raise ValueError(f"c must lie in (0, 1] (got {c})")
+    rho = jnp.tanh(correlation_logit)[:, None]
+    skew = rotation - jnp.swapaxes(rotation, -1, -2)
+    eye = jnp.broadcast_to(jnp.eye(rotation.shape[-1], dtype=rotation.dtype), rotation.shape)
+    q = jnp.linalg.solve(eye + skew, eye - skew)
+    z = rho * jnp.einsum("nab,b->na", q, shared) + jnp.sqrt(1.0 - rho**2) * own
+    neg_log_u = -jax.scipy.special.log_ndtr(z) - math.log(c)
+    return -jnp.log(jnp.maximum(neg_log_u, jnp.finfo(neg_log_u.dtype).tiny))

@@ -276,10 +276,11 @@ class AgentMixerSpec(PPOFamilySpec):
     execution = the individual policies. Discrete and continuous actions."""
 
     centralized_critic: ClassVar[bool] = True
-    discrete_only: ClassVar[frozenset[str]] = frozenset({"tau_start", "tau_end", "tau_anneal_steps", "gumbel_c"})
-    """Fields only discrete IGC reads (`ExperimentSpec` rejects them on continuous environments)."""
+    discrete_only: ClassVar[frozenset[str]] = frozenset(
+        {"tau_start", "tau_end", "tau_anneal_steps", "gumbel_c", "igc_noise"})
+    """Fields only discrete IGC reads."""
     continuous_only: ClassVar[frozenset[str]] = frozenset({"covariance", "rank"})
-    """Fields only continuous IGC reads (rejected on discrete environments)."""
+    """Fields only continuous IGC reads."""
     kind: Literal["agentmixer"] = "agentmixer"
     mixer: bool = True
     """Use the Policy Modifier. False is the ablation without it: the joint policy is the product
@@ -310,10 +311,18 @@ class AgentMixerSpec(PPOFamilySpec):
     anneals over the whole run (train.total_env_steps)."""
     gumbel_c: float = Field(1.0, gt=0.0, le=1.0)
     """Discrete IGC: the constant c of u = c sigmoid(h), g = -log(-log u); c < 1 caps g."""
+    igc_noise: Literal["copula", "shift"] = "copula"
+    """Discrete IGC's Gumbel noise. `copula`: exact Gumbel(0, 1) noise per agent, correlated across
+    agents by the modifier (`primitives.igc.correlated_gumbel`), so the joint policy's per-agent
+    modes equal the individual ones whatever the modifier outputs (the paper's IGC property).
+    `shift`: the authors' code, g = -log(-log(c sigmoid(h))) of the modifier's head h, which
+    shifts the noise with the state and so does not keep the modes (THEOREMS.md claim 9;
+    benchmarks/results/agentmixer.md measures the gap it leaves)."""
     head_noise: float = Field(0.15, ge=0.0, le=10.0)
-    """Standard deviation of the Gaussian noise added to the modifier's head before IGC (the
-    authors' head is a diagonal Gaussian; its std receives no gradient there and stays at about
-    sigmoid(1) * 0.2 = 0.15). The noise drawn while acting is stored and reused by the update."""
+    """Standard deviation of the Gaussian noise added to the modifier's head (continuous IGC, and
+    discrete IGC with `igc_noise: shift` or `igc: false`). The authors' head is a diagonal
+    Gaussian whose std receives no gradient and stays at about sigmoid(1) * 0.2 = 0.15. The noise
+    drawn while acting is stored and reused by the update."""
     covariance: Literal["diagonal", "lowrank"] = "diagonal"
     """Continuous IGC: `diagonal` spreads (the authors' code) or `lowrank`, a joint Gaussian
     over all agents' action dimensions with covariance diag + V V^T whose factor V comes from
@@ -325,6 +334,14 @@ class AgentMixerSpec(PPOFamilySpec):
     share_parameters: bool = True
     """One actor shared by all agents (with agent ids), or one actor per agent (heterogeneous
     agents: stacked parameters, vmapped over agents)."""
+
+    def not_read(self, action_type: str) -> frozenset[str]:
+        """The fields this configuration does not read on an environment with `action_type`
+        actions; `ExperimentSpec` rejects any of them that the spec sets."""
+        if action_type == "continuous":
+            return self.discrete_only
+        copula = self.igc and self.igc_noise == "copula"
+        return self.continuous_only | (frozenset({"head_noise"}) if copula else frozenset())
 
     @model_validator(mode="after")
     def _consistent(self) -> AgentMixerSpec:
@@ -348,13 +365,16 @@ class AgentMixerSpec(PPOFamilySpec):
                  " covariance: diagonal with igc: false", self.covariance)
         if "rank" in set_here and self.covariance != "lowrank":
             fail("algorithm.rank", "rank is read only with covariance: lowrank; remove it or set covariance: lowrank")
+        if {"igc_noise", "gumbel_c", "tau_start", "tau_end", "tau_anneal_steps"} & set_here and not self.igc:
+            fail("algorithm.igc", "igc: false makes the joint policy the modifier's own logits, so the IGC noise"
+                 " and temperature settings are not read; remove them or set igc: true")
         if "imitation_coef" in set_here and self.igc:
             fail("algorithm.imitation_coef", "imitation_coef is read only with igc: false (with IGC the individual"
                  " policies are trained through the joint policy); remove it")
         return self
 
 
-MIXER_FIELDS = frozenset({"width", "agent_hidden", "channel_hidden", "blocks", "mixer_lr", "head_noise"}) | (
+MIXER_FIELDS = frozenset({"width", "agent_hidden", "channel_hidden", "blocks", "mixer_lr", "head_noise", "igc_noise"}) | (
     AgentMixerSpec.discrete_only | AgentMixerSpec.continuous_only)
 """AgentMixer fields that configure the Policy Modifier (rejected with `mixer: false`)."""
 

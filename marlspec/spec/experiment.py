@@ -101,12 +101,11 @@ class ExperimentSpec(Spec):
                 f"{algo.kind} needs discrete actions; env {env.label} is continuous"
                 " (choose an algorithm that supports continuous actions)",
             )
-        wrong_kind = "discrete_only" if env.action_type == "continuous" else "continuous_only"
-        stray = sorted(set(getattr(algo, wrong_kind, ())) & algo.model_fields_set)
+        not_read = getattr(algo, "not_read", None)
+        stray = sorted(not_read(env.action_type) & algo.model_fields_set) if not_read else []
         if stray:
-            needs = "discrete" if wrong_kind == "discrete_only" else "continuous"
-            fail(f"algorithm.{stray[0]}", f"{stray[0]} applies only to {needs} actions; env {env.label} is"
-                 f" {env.action_type}, so remove it")
+            fail(f"algorithm.{stray[0]}", f"{stray[0]} is not read by {algo.kind} with this configuration on"
+                 f" {env.action_type} actions (env {env.label}); remove it")
         minibatches = getattr(algo, "num_minibatches", None)
         if minibatches is not None and train.num_envs % minibatches:
             fail(
