@@ -141,6 +141,26 @@ def list_(what: Annotated[str, typer.Argument(help="algorithms, envs or networks
 
 
 @app.command()
+def report(
+    runs: Annotated[list[str], typer.Argument(help="Run directories, sweep folders, marl-eval JSON files, or globs of them")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.md, report.json and figures/")] = Path("report"),
+    bounds: Annotated[list[str] | None, typer.Option("--bounds", help="Normalisation bounds env/task=LOW:HIGH (repeatable; default: the task's min and max)")] = None,
+    reps: Annotated[int, typer.Option("--reps", min=100, help="Bootstrap samples per interval")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap")] = 0,
+) -> None:
+    """IQM with stratified-bootstrap CIs, probability of improvement, performance profiles and
+    sample-efficiency curves over many runs (rliable), as markdown, PNG figures and JSON."""
+    from marlspec.io.report import ReportError, parse_bounds, write
+
+    try:
+        result = write(runs, out, parse_bounds(bounds or []), reps=reps, seed=seed)
+    except ReportError as err:
+        _die(str(err))
+    n = sum(len(a["seeds"]) for t in result["tasks"].values() for a in t["algorithms"].values())
+    typer.echo(f"report: {out}/report.md ({len(result['tasks'])} tasks, {n} runs; every number in {out}/report.json)")
+
+
+@app.command()
 def schema() -> None:
     """Print the JSON schema of experiment specs (for editor completion)."""
     typer.echo(json.dumps(ExperimentSpec.model_json_schema(), indent=2))
