@@ -61,6 +61,30 @@ class EvalSpec(Spec):
     """Act greedily (mode of each policy) during evaluation; false samples."""
 
 
+class WandbSpec(Spec):
+    """A Weights & Biases run beside metrics.jsonl (extra `wandb`: pip install -e ".[wandb]")."""
+
+    project: str = Field("marlspec", min_length=1)
+    """W&B project name."""
+    entity: str | None = None
+    """W&B entity (user or team); None uses the logged-in default."""
+    mode: Literal["offline", "online", "disabled"] = "offline"
+    """`offline` writes to <run dir>/wandb/ with no network (upload later with `wandb sync`)."""
+    group: str | None = None
+    """W&B group, e.g. a sweep's name."""
+    tags: list[str] = Field(default_factory=list)
+    """W&B tags."""
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 class LogSpec(Spec):
     """Outputs of a run."""
 
@@ -72,6 +96,25 @@ class LogSpec(Spec):
     """Save the learner state after every chunk."""
     plot: bool = True
     """Write plots/learning_curve.png at the end."""
+    tensorboard: bool = False
+    """Also write every metrics.jsonl record as TensorBoard scalars to <run dir>/tensorboard/
+    (extra `tensorboard`: pip install -e ".[tensorboard]")."""
+    wandb: WandbSpec | None = None
+    """Also log every metrics.jsonl record to Weights & Biases (offline unless `mode: online`)."""
+
+    @field_validator("tensorboard")
+    @classmethod
+    def _tensorboard(cls, on: bool) -> bool:
+        if on and not _installed("tensorboardX"):
+            raise ValueError('needs tensorboardX, which is not installed: pip install -e ".[tensorboard]" (or set it false)')
+        return on
+
+    @field_validator("wandb")
+    @classmethod
+    def _wandb(cls, w: WandbSpec | None) -> WandbSpec | None:
+        if w is not None and w.mode != "disabled" and not _installed("wandb"):
+            raise ValueError('needs wandb, which is not installed: pip install -e ".[wandb]" (or remove log.wandb)')
+        return w
 
 
 class ExperimentSpec(Spec):
