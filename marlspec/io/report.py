@@ -569,15 +569,22 @@ def parse_bounds(items: Sequence[str]) -> dict[str, tuple[float, float]]:
 def write(paths: Sequence[str | Path], out: str | Path, bounds: dict[str, tuple[float, float]] | None = None,
           reps: int = 2000, seed: int = 0, plots: bool = True) -> dict[str, Any]:
     """Load, compute and write `out/report.md`, `out/report.json` and `out/figures/*.png`."""
+    runs, skipped = load_runs(paths)
+    return write_runs(runs, out, bounds, reps, seed, plots, skipped=skipped)
+
+
+def write_runs(runs: list[Run], out: str | Path, bounds: dict[str, tuple[float, float]] | None = None,
+               reps: int = 2000, seed: int = 0, plots: bool = True, skipped: Sequence[str] = (),
+               aggregate_labels: Sequence[str] | None = None) -> dict[str, Any]:
+    """`write` for runs already loaded (and perhaps filtered or relabelled)."""
     from marlspec.io.rundir import write_json
 
-    runs, skipped = load_runs(paths)
     if bounds:
         unknown = sorted(set(bounds) - {f"{r.env}/{r.task}" for r in runs})
         if unknown:
             raise ReportError(f"--bounds: no runs on {', '.join(unknown)}; tasks here: "
                               + ", ".join(sorted({f'{r.env}/{r.task}' for r in runs})))
-    report = build(runs, bounds, reps, seed)
+    report = build(runs, bounds, reps, seed, aggregate_labels)
     report["sources"] = sorted({r.source for r in runs})
     report["skipped"] = list(skipped)
     out = Path(out)
