@@ -1,4 +1,4 @@
-"""`marlspec run | validate | eval | list | schema`.
+"""`marlspec run | validate | eval | list | schema | sweep | report`.
 
 Bad input (a spec that does not validate, a missing file, a malformed `--set`)
 prints one line naming the field, the value and the fix, and exits with code 2.
@@ -138,6 +138,37 @@ def list_(what: Annotated[str, typer.Argument(help="algorithms, envs or networks
             presets = getattr(cls, "presets", None)
             table.add_row(kind, doc, "\n".join(presets()) if presets else "")
         console.print(table)
+
+
+@app.command()
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="YAML spec file the grid is applied to")],
+    grid: Annotated[list[str], typer.Option("--grid", "-g", help="dotted.path=[v1,v2,...] (repeatable; the sweep is their product)")],
+    seeds: Annotated[str | None, typer.Option("--seeds", help="Seeds of every configuration: 0..9, 0,1,2 or [0,1] (default: the spec's)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Sweep folder (default: <log.out_dir>/<name>-sweep)")] = None,
+    ray: Annotated[str | None, typer.Option("--ray", help="Run each configuration as a Ray task: 'auto' or a cluster ADDRESS")] = None,
+    cpus: Annotated[float, typer.Option("--cpus", min=0.0, help="CPUs each Ray task requests")] = 1.0,
+    gpus: Annotated[float, typer.Option("--gpus", min=0.0, help="GPUs each Ray task requests")] = 0.0,
+    set_: SetOption = None,
+) -> None:
+    """Expand a grid of overrides into runs (one run directory each, plus sweep.json for `report`);
+    resumable; a failed configuration is reported and the others go on."""
+    from marlspec.sweep import parse_grid, parse_seeds
+    from marlspec.sweep import sweep as run_sweep
+
+    try:
+        base = load_spec(spec, set_ or [])
+        parsed_grid = parse_grid(grid)
+        seed_list = parse_seeds(seeds) if seeds is not None else None
+        folder = out or Path(base.log.out_dir) / f"{base.name}-sweep"
+        configs = run_sweep(spec, parsed_grid, seed_list, folder, set_ or [], ray, cpus, gpus, echo=typer.echo)
+    except SpecError as err:
+        _die(str(err))
+    counts = {s: sum(c.status == s for c in configs) for s in ("completed", "failed", "invalid")}
+    typer.echo(f"sweep: {folder}/sweep.json: {counts['completed']} completed, {counts['failed']} failed, "
+               f"{counts['invalid']} invalid of {len(configs)}; `marlspec report {folder}` for the statistics")
+    if counts["failed"] or counts["invalid"]:
+        raise typer.Exit(1)
 
 
 @app.command()
