@@ -49,8 +49,19 @@ def run(
     out: Annotated[Path | None, typer.Option("--out", help="Run directory (default: <log.out_dir>/<name>-<time>)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback if training fails")] = False,
+    distributed: Annotated[bool, typer.Option("--distributed", help="Multi-host: call jax.distributed.initialize first (one process per host; see docs/scaling.md)")] = False,
+    coordinator: Annotated[str | None, typer.Option("--coordinator", help="With --distributed: host:port of process 0 (default: $JAX_COORDINATOR_ADDRESS or the cluster's)")] = None,
+    num_processes: Annotated[int | None, typer.Option("--num-processes", min=1, help="With --distributed: number of processes (default: from the cluster, e.g. SLURM)")] = None,
+    process_id: Annotated[int | None, typer.Option("--process-id", min=0, help="With --distributed: this process's index (default: from the cluster)")] = None,
 ) -> None:
     """Train a spec and write its run directory."""
+    if distributed:  # before anything touches a JAX backend
+        from marlspec.distributed import initialize
+
+        try:
+            initialize(coordinator, num_processes, process_id)
+        except (ValueError, RuntimeError) as err:
+            _die(f"--distributed: {err}; pass --coordinator, --num-processes and --process-id, or run under SLURM")
     experiment_spec = _load(spec, set_)
     from marlspec.train.runner import enable_compilation_cache
     from marlspec.train.runner import run as run_spec
@@ -84,6 +95,13 @@ def validate(
 ) -> None:
     """Check a spec; exit 0 if it is valid, 2 if not."""
     s = _load(spec, set_)
+    if s.train.devices != 1:  # needs the device count, so JAX; only specs that shard pay for it
+        from marlspec.train.sharding import check
+
+        try:
+            check(s.train.devices, s.train.num_envs)
+        except ValueError as err:
+            _die(str(err))
     typer.echo(f"ok: {s.name}: {s.algorithm.kind} on {s.env.label}, {s.train.num_updates} updates x "
                f"{s.train.steps_per_update} steps, seeds {s.train.seeds}")
 

@@ -27,6 +27,17 @@ class TrainSpec(Spec):
     """Learning rate (Adam)."""
     anneal_lr: bool = False
     """Decay the learning rate linearly to 0 over training."""
+    devices: int | Literal["all"] = Field(default=1)
+    """Data-parallel training: shard the environment batch over this many devices (`all`: every
+    device JAX sees, across hosts after `marlspec run --distributed`); parameters are replicated and
+    gradients averaged across devices inside the compiled update. num_envs must be a multiple."""
+
+    @field_validator("devices")
+    @classmethod
+    def _devices(cls, devices: int | str) -> int | str:
+        if isinstance(devices, int) and devices < 1:
+            raise ValueError(f"must be >= 1 or 'all' (got {devices})")
+        return devices
 
     @field_validator("seeds")
     @classmethod
@@ -152,6 +163,12 @@ class ExperimentSpec(Spec):
                 " (minibatches hold whole environment sequences); pick a divisor",
                 minibatches,
             )
+        if isinstance(train.devices, int) and train.num_envs % train.devices:
+            fail("train.devices", f"train.num_envs = {train.num_envs} does not split evenly over {train.devices} devices;"
+                 " make num_envs a multiple of the device count", train.devices)
+        if train.devices != 1 and env.kind == "pettingzoo":
+            fail("train.devices", "pettingzoo environments are stepped on the host, so their batch cannot be sharded"
+                 " over devices; use devices: 1", train.devices)
         if train.num_updates < 1:
             fail(
                 "train.total_env_steps",
