@@ -3,9 +3,9 @@ instance, and `marlspec report` over both into one table.
 
     python benchmarks/sweep_local_ray.py        # results/sweep_local_ray.{json,md}, sweep_runs/, sweep_report/
 
-The grid: `algorithm.kind=[mappo,ippo]` x `algorithm.clip_eps=[0.1,0.2,0.3]`, seeds 0..2, on
-CoordSum 3x10-30 for 32,768 steps per seed (far too short to learn much: this checks the code
-path, not the algorithms). The local sweep runs the six configurations one after another in this
+The grid: `algorithm.kind=[mappo,ippo]` x `algorithm.clip_eps=[0.1,0.2,0.3]`, seeds 0..2, on a
+small CoordSum (2 agents, 4 actions, targets below 6, 8-step episodes; best return 16) for 4,096
+steps per seed: this checks the code path, not the algorithms. The local sweep runs the six configurations one after another in this
 process; the Ray sweep starts `ray.init(num_cpus=2)` and submits each configuration as a task
 requesting one CPU. Same spec and seed on the same machine must give the same numbers on both
 engines; the script records whether they do. Earlier sweep folders are removed first, so both
@@ -26,11 +26,11 @@ from benchmarks._common import RESULTS, write  # noqa: E402
 
 SPEC = """
 name: sweep_demo
-env: {kind: coordsum, task: 3x10-30}
+env: {kind: coordsum, agents: 2, actions: 4, max_target: 6, time_limit: 8}
 algorithm: {kind: mappo, num_minibatches: 2, epochs: 2}
-network: {kind: mlp, hidden: [64, 64]}
-train: {total_env_steps: 32768, num_envs: 16, rollout_length: 64, seeds: [0]}
-eval: {interval: 8192, episodes: 16, greedy: false}
+network: {kind: mlp, hidden: [32]}
+train: {total_env_steps: 4096, num_envs: 8, rollout_length: 32, seeds: [0]}
+eval: {interval: 1024, episodes: 16, greedy: false}
 log: {progress: false, checkpoint: false, plot: false}
 """
 GRID = {"algorithm.kind": ["mappo", "ippo"], "algorithm.clip_eps": [0.1, 0.2, 0.3]}
@@ -63,7 +63,7 @@ def main() -> None:
         ray.shutdown()
     loaded, skipped = R.load_runs([runs / "local", runs / "ray"])
     rep = R.write_runs(loaded, RESULTS / "sweep_report", skipped=skipped)
-    task = rep["tasks"]["coordsum/3x10-30"]["algorithms"]
+    task = rep["tasks"]["coordsum/2x4-6"]["algorithms"]
     rows, agree = [], True
     for c in local:
         lo, ra = task.get(f"{c.label}@local"), task.get(f"{c.label}@ray")

@@ -144,7 +144,7 @@ def test_two_processes_on_localhost_train_as_one(tmp_path) -> None:
                                "--num-processes", "2", "--process-id", str(i), "--quiet"],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for i in range(2)]
     outputs = [p.communicate(timeout=1500) for p in procs]
-    for p, (out, err) in zip(procs, outputs, strict=True):
+    for p, (_out, err) in zip(procs, outputs, strict=True):
         assert p.returncode == 0, err[-3000:]
     single = runner.run(parse_spec(spec_text, overrides=["train.devices=1"]), tmp_path / "single").read_metrics()
     for i in range(2):
