@@ -97,6 +97,31 @@ def one(mode: str, devices: int) -> dict[str, Any]:
     return result
 
 
+def gpu() -> None:
+    """`nox -s gpu`: the throughput spec on one GPU and on every GPU (same total batch)."""
+    import tempfile
+
+    import jax
+
+    import marlspec.train.runner as runner
+    from marlspec.spec import parse_spec
+
+    gpus = [d for d in jax.devices() if d.platform == "gpu"]
+    if not gpus:
+        sys.exit(f"sharding_scaling.py --gpu: no GPU visible to JAX (jax.devices() = {jax.devices()})")
+    runner.enable_compilation_cache()
+    rows = []
+    for d in sorted({1, len(gpus)}):
+        spec = parse_spec(THROUGHPUT, overrides=[f"train.devices={d}", "train.num_envs=256"])
+        rundir = runner.run(spec, Path(tempfile.mkdtemp()) / "g")
+        summary = json.loads((rundir.path / "summary.json").read_text())
+        rows.append({"GPUs": d, "steps/s": summary["sps"], "compile s": summary["compile_seconds"]})
+    write("sharding_gpu", {"spec": THROUGHPUT, "num_envs": 256, "device": str(gpus[0].device_kind)}, rows,
+          "Same spec and total batch (256 environments) on one GPU and on all of them. Regenerate: "
+          "`nox -s gpu` (or `python benchmarks/sharding_scaling.py --gpu`).")
+    print((RESULTS / "sharding_gpu.md").read_text())
+
+
 def main() -> None:
     here = str(Path(__file__).resolve())
     rounds = [[in_subprocess(here, ["throughput", str(d)], timeout=2400) for d in (1, 2, 4)] for _ in range(2)]
@@ -128,5 +153,7 @@ def main() -> None:
 if __name__ == "__main__":
     if "--one" in sys.argv:
         print(json.dumps(one(_mode, _devices)))
+    elif "--gpu" in sys.argv:
+        gpu()
     else:
         main()
