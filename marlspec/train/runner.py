@@ -308,6 +308,8 @@ def evaluate_run(path: str | Path, episodes: int | None = None, mode: Mode = "ex
     spec = load_spec(rundir.path / "spec.yaml")
     if episodes is not None:
         spec = spec.model_copy(update={"eval": spec.eval.model_copy(update={"episodes": episodes})})
+    if spec.train.devices != 1:  # evaluation needs no sharding, nor the devices the run trained on
+        spec = spec.model_copy(update={"train": spec.train.model_copy(update={"devices": 1})})
     experiment = compile_spec(spec)
     seeds = list(spec.train.seeds)
     template = init_states(experiment, seeds).learner
