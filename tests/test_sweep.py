@@ -77,6 +77,7 @@ def test_local_sweep_writes_runs_and_index_and_survives_a_failure(local_sweep: P
     assert summary["tag"] == "mappo[lr=0.001]" and summary["seeds"] == [0, 1]
     runs, skipped = R.load_runs([local_sweep])
     assert {(r.label, r.seed) for r in runs} == {("mappo[lr=0.001]", "0"), ("mappo[lr=0.001]", "1")}
+    assert len(skipped) == 1 and "failed: FloatingPointError" in skipped[0]
 
 
 def test_resume_skips_completed_configurations_and_retries_failed_ones(local_sweep: Path, spec_file: Path,

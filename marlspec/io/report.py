@@ -172,7 +172,8 @@ def _sources(path: Path) -> list[Path]:
         raise ReportError(f"{path}: no such file or directory")
     if (path / SWEEP_INDEX).exists():
         index = json.loads((path / SWEEP_INDEX).read_text())
-        return [path / c["run_dir"] for c in index["configs"] if c.get("status") == "completed"]
+        # finished configurations; failed ones are then listed as left out (invalid ones have no run)
+        return [path / c["run_dir"] for c in index["configs"] if (path / c["run_dir"] / "summary.json").exists()]
     if (path / "summary.json").exists() or (path / "marl_eval.json").exists():
         return [path]
     found = sorted({p.parent for name in ("summary.json", "marl_eval.json") for p in path.rglob(name)})
