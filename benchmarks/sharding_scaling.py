@@ -89,7 +89,7 @@ def one(mode: str, devices: int) -> dict[str, Any]:
             template = runner.init_states(experiment, [0, 1]).learner
             leaves[d] = [np.asarray(x) for x in jax.tree.leaves(eqx.filter(rundir.load_checkpoint(template), eqx.is_array))]
             records[d] = rundir.read_metrics()
-        param = max(float(np.max(np.abs(a - b))) for a, b in zip(leaves[1], leaves[devices], strict=True) if a.size)
+        param = max(float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) for a, b in zip(leaves[1], leaves[devices], strict=True) if a.size)
         metric = max((abs(v - b[k]) / max(1.0, abs(v)) for a, b in zip(records[1], records[devices], strict=True)
                       for k, v in a.items() if k not in ("wall_time", "sps") and isinstance(v, float) and np.isfinite(v)),
                      default=0.0)

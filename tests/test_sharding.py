@@ -57,7 +57,7 @@ SCRIPT = textwrap.dedent('''
         template = runner.init_states(experiment, [0, 1]).learner
         states[d] = [np.asarray(x) for x in jax.tree.leaves(eqx.filter(rundir.load_checkpoint(template), eqx.is_array))]
         records[d] = [json.loads(line) for line in open(f"{out}/d{d}/metrics.jsonl")]
-    param_diff = max(float(np.max(np.abs(a - b))) for a, b in zip(states[1], states[4]) if a.size)
+    param_diff = max(float(np.max(np.abs(a.astype(np.float64) - b.astype(np.float64)))) for a, b in zip(states[1], states[4]) if a.size)
     metric_diff, compared = 0.0, 0
     for a, b in zip(records[1], records[4], strict=True):
         for k, v in a.items():
