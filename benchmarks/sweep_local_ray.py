@@ -5,7 +5,10 @@ instance, and `marlspec report` over both into one table.
 
 The grid: `algorithm.kind=[mappo,ippo]` x `algorithm.clip_eps=[0.1,0.2,0.3]`, seeds 0..2, on a
 small CoordSum (2 agents, 4 actions, targets below 6, 8-step episodes; best return 16) for 4,096
-steps per seed: this checks the code path, not the algorithms. The local sweep runs the six configurations one after another in this
+steps per seed: this checks the code path, not the algorithms. (At this budget PPO's ratio
+rarely leaves [1 - 0.1, 1 + 0.1], so the three clip_eps values can give identical runs; the
+recorded ones do, which is a fact about the budget, not a bug in the grid: each run directory's
+spec.yaml holds its own clip_eps.) The local sweep runs the six configurations one after another in this
 process; the Ray sweep starts `ray.init(num_cpus=2)` and submits each configuration as a task
 requesting one CPU. Same spec and seed on the same machine must give the same numbers on both
 engines; the script records whether they do. Earlier sweep folders are removed first, so both
