@@ -27,7 +27,7 @@ from marlspec.io.rundir import RunDir
 from marlspec.spec import ExperimentSpec
 from marlspec.train.experiment import Experiment, RunnerState
 from marlspec.train.host import HostExperiment, HostRunnerState
-from marlspec.train.sharding import DataParallel
+from marlspec.train.sharding import DataParallel, barrier
 
 AnyExperiment = Experiment | HostExperiment
 """A compiled experiment: jitted end to end, or with its environment on the host."""
@@ -69,6 +69,8 @@ def compile_ahead(fn: Callable[[Any], Any], tree: Any, donate: bool = True,
         placement = {"in_shardings": (sharding.of(tree),), "out_shardings": (sharding.of(tree), sharding.replicated)}
     compiled = jax.jit(inner, donate_argnums=0 if donate else (), **placement).lower(dynamic).compile()
     seconds = time.perf_counter() - t0
+    if sharding is not None:
+        barrier("marlspec_compiled")
 
     def call(t: Any) -> Any:
         return eqx.combine(compiled(eqx.partition(t, eqx.is_array)[0]), out_static[0])

@@ -19,6 +19,7 @@ mesh spans them all.
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import equinox as eqx
@@ -27,6 +28,7 @@ import numpy as np
 from jax.sharding import Mesh, NamedSharding, PartitionSpec
 
 AXIS = "data"
+_BARRIERS = itertools.count()
 
 
 def device_count(devices: int | str) -> int:
@@ -65,5 +67,23 @@ class DataParallel:
 
     def put(self, rs: Any) -> Any:
         """Place a runner state on the mesh."""
+        barrier("marlspec_put")
         dynamic, static = eqx.partition(rs, eqx.is_array)
         return eqx.combine(jax.device_put(dynamic, self.of(rs)), static)
+
+
+def barrier(name: str, timeout_seconds: int = 3600) -> None:
+    """Wait until every process gets here (multi-host only; a no-op in one process).
+
+    The first cross-process collective on CPU sets up gloo, which gives the other processes only
+    30 s to arrive (a limit fixed inside jaxlib); a host that compiles more slowly than the others
+    (a busy machine, a cold compilation cache) would then fail the run. So processes meet at the
+    coordination service's barrier, which has no such limit, before running anything that
+    communicates. This uses JAX's distributed client, which has no public barrier of its own."""
+    if jax.process_count() == 1:
+        return
+    from jax._src import distributed
+
+    client = distributed.global_state.client
+    if client is not None:  # every process passes the same barriers in the same order
+        client.wait_at_barrier(f"{name}_{next(_BARRIERS)}", timeout_in_ms=timeout_seconds * 1000)
