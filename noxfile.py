@@ -83,6 +83,10 @@ def gpu(session: nox.Session) -> None:
         "'run this session on a machine with a CUDA 12 GPU and driver' % jax.devices())",
     )
     session.run("pytest", "-m", "gpu", "tests", "-v", *session.posargs, env={"MARLSPEC_JAX_CACHE": ENV["MARLSPEC_JAX_CACHE"]})
+    # Data parallel: the sharded/single agreement tests (forced host devices and two processes),
+    # then a short throughput run on every GPU against one (results/sharding_gpu.{json,md}).
+    session.run("pytest", "tests/test_sharding.py", "-v", env={"MARLSPEC_JAX_CACHE": ENV["MARLSPEC_JAX_CACHE"]})
+    session.run("python", "benchmarks/sharding_scaling.py", "--gpu", env=ENV)
 
 
 @nox.session(python=PYTHON)

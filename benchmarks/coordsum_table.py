@@ -3,7 +3,7 @@
     python benchmarks/coordsum_table.py run --task 5x20-80                 # the five algorithms
     python benchmarks/coordsum_table.py run --task 5x20-80 --algorithms magpo \\
         --tag delta1.1 --set algorithm.delta=1.1                           # an ablation arm
-    python benchmarks/coordsum_table.py report                              # results/coordsum.{json,md,png}
+    python benchmarks/coordsum_table.py report       # results/coordsum.{json,md,png}, coordsum_poi.md, coordsum_report/
 
 Every configuration is one run of the one runner (`marlspec.train.runner.run`), all seeds
 vmapped inside one compiled program, from specs/coordsum/magpo_<task>.yaml with the
@@ -14,10 +14,13 @@ MAGPO's guider, CTDS's teacher and MAT). Run directories go to results/coordsum_
 configurations can be trained one at a time.
 
 Reported per configuration: the final evaluation (32 sampled episodes per seed) of the
-execution policy and, for MAGPO/CTDS, of the behaviour policy (guider / teacher), as the mean
-over seeds with a 95% percentile-bootstrap CI (`marlspec.io.plots.bootstrap_ci`), and learning
-curves of both, so the imitation gap is visible. The uniform-random return of each task is
-measured on 320 episodes.
+execution policy and, for MAGPO/CTDS, of the behaviour policy (guider / teacher), as the
+interquartile mean over seeds with a 95% stratified-bootstrap CI and the mean, and learning
+curves of both (IQM with CI bands), so the imitation gap is visible; across the four tasks, the
+five algorithms' normalised IQM/median/mean/optimality gap and their probability-of-improvement
+matrix. All statistics come from `marlspec report`'s code (`marlspec.io.report`, on rliable);
+the full report is written to results/coordsum_report/. The uniform-random return of each task
+is measured on 320 episodes.
 """
 
 from __future__ import annotations
@@ -29,7 +32,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -176,74 +178,69 @@ def scripted_markdown(tasks: list[str]) -> str:
     return "\n".join(lines)
 
 
-def load(path: Path) -> dict[str, Any]:
-    records = [json.loads(line) for line in (path / "metrics.jsonl").read_text().splitlines()]
-    summary = json.loads((path / "summary.json").read_text())
-    seeds = sorted({r["seed"] for r in records})
-    steps = sorted({r["env_steps"] for r in records})
-    curve = lambda key: np.array([[next(r[key] for r in records if r["seed"] == s and r["env_steps"] == x)
-                                   for x in steps] for s in seeds], dtype=float)
-    out = {"summary": summary, "seeds": seeds, "steps": steps, "execution": curve("eval_return")}
-    if records[0].get("behaviour_return") is not None:
-        out["behaviour"] = curve("behaviour_return")
-    return out
-
-
-def stats(values: np.ndarray) -> dict[str, Any]:
-    from marlspec.io.plots import bootstrap_ci
-
-    lo, hi = bootstrap_ci(values[:, None])
-    return {"mean": float(values.mean()), "ci95": [float(lo[0]), float(hi[0])], "per_seed": values.tolist()}
-
-
 def report(args: argparse.Namespace) -> None:
+    """The table, curves and cross-task statistics from the recorded run directories, all
+    computed by `marlspec report` (`marlspec.io.report`): per configuration the IQM over seeds
+    with a stratified-bootstrap 95% CI (rliable) beside the mean; across the four tasks, for the
+    five algorithms' default runs, IQM/median/mean/optimality gap of the score normalised between
+    the uniform-random return (0) and the perfect 200 (1), and the probability-of-improvement
+    matrix. The full report lands in results/coordsum_report/."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    from marlspec.io import report as R
+
+    runs, skipped = R.load_runs([RUNS])
+    tasks = sorted({r.task for r in runs})
+    randoms = {task: random_return(task) for task in tasks}
+    bounds = {f"coordsum/{task}": (randoms[task], 200.0) for task in tasks}
+    full = R.write_runs(runs, RESULTS / "coordsum_report", bounds, reps=args.reps, seed=0, skipped=skipped,
+                        aggregate_labels=ALGORITHMS)
     results: dict[str, Any] = {}
     rows = []
-    for task_dir in sorted(p for p in RUNS.glob("*") if p.is_dir()):
-        task = task_dir.name
-        configs = {p.name: load(p) for p in sorted(task_dir.glob("*")) if (p / "summary.json").exists()}
-        if not configs:
-            continue
-        rnd = random_return(task)
+    for task in tasks:
+        tab = full["tasks"][f"coordsum/{task}"]
+        rnd = randoms[task]
         results[task] = {"uniform_random_return": rnd, "configs": {}}
-        for tag, run in configs.items():
-            summ = run["summary"]
-            entry: dict[str, Any] = {
-                "algorithm": summ["algorithm"], "overrides": summ.get("overrides", []), "seeds": run["seeds"],
+        for tag, entry in tab["algorithms"].items():
+            summ = json.loads((RUNS / task / tag / "summary.json").read_text())
+            results[task]["configs"][tag] = {
+                "algorithm": summ["algorithm"], "overrides": summ.get("overrides", []), "seeds": entry["seeds"],
                 "env_steps_per_seed": summ["env_steps_per_seed"], "sps": summ["sps"],
                 "train_seconds": summ["train_seconds"], "compile_seconds": summ["compile_seconds"],
-                "execution": stats(run["execution"][:, -1]),
-                "curve_steps": run["steps"], "execution_curve_mean": run["execution"].mean(0).tolist(),
+                **{policy: entry[policy]["final_return"] for policy in R.POLICIES if policy in entry},
             }
-            if "behaviour" in run:
-                entry["behaviour"] = stats(run["behaviour"][:, -1])
-                entry["behaviour_curve_mean"] = run["behaviour"].mean(0).tolist()
-            results[task]["configs"][tag] = entry
             paper = PAPER_20M.get(task, {}).get(tag)
-            row = {"task": task, "config": tag, "steps/seed": summ["env_steps_per_seed"], "seeds": len(run["seeds"]),
-                   "execution return": _ci(entry["execution"]),
-                   "behaviour return": _ci(entry["behaviour"]) if "behaviour" in entry else "= execution" if entry["algorithm"] == "mat" else "",
-                   "paper @20M": "" if paper is None else paper}
-            rows.append(row)
-        algorithms, variants, arms = figure_groups(configs)
-        _plot_curves(plt, algorithms, rnd, f"CoordSum-{task}", RESULTS / f"coordsum_{task}.png")
+            ex, be = entry["execution"]["final_return"], entry.get("behaviour", {}).get("final_return")
+            rows.append({"task": task, "config": tag, "steps/seed": summ["env_steps_per_seed"], "seeds": len(entry["seeds"]),
+                         "execution IQM [95% CI]": _ci(ex), "execution mean": f"{ex['mean']:.1f}",
+                         "behaviour IQM [95% CI]": _ci(be) if be else "= execution" if summ["algorithm"] == "mat" else "",
+                         "behaviour mean": f"{be['mean']:.1f}" if be else "",
+                         "paper @20M": "" if paper is None else paper})
+        algorithms, variants, arms = figure_groups(dict.fromkeys(tab["algorithms"]))
+        _plot_curves(plt, tab["curves"], list(algorithms), rnd, f"CoordSum-{task}", RESULTS / f"coordsum_{task}.png")
         for variant, group in variants.items():
-            _plot_curves(plt, group, rnd, f"CoordSum-{task}, {variant}", RESULTS / f"coordsum_{task}_{variant}.png")
+            _plot_curves(plt, tab["curves"], list(group), rnd, f"CoordSum-{task}, {variant}",
+                         RESULTS / f"coordsum_{task}_{variant}.png")
         for variant, group in arms.items():
-            bases = {run["summary"]["algorithm"] + (f"_{variant}" if variant else "") for run in group.values()}
-            group = {**{tag: configs[tag] for tag in sorted(bases) if tag in configs}, **group}
+            bases = {results[task]["configs"][tag]["algorithm"] + (f"_{variant}" if variant else "") for tag in group}
+            tags = [tag for tag in sorted(bases) if tag in tab["algorithms"]] + list(group)
             name = f"{variant}_ablations" if variant else "ablations"
             title = f"CoordSum-{task}, ablation arms" + (f" ({variant})" if variant else "")
-            _plot_curves(plt, group, rnd, title, RESULTS / f"coordsum_{task}_{name}.png")
-        rows.append({"task": task, "config": "uniform random", "steps/seed": 0, "seeds": "", "execution return": f"{rnd:.1f}",
-                     "behaviour return": "", "paper @20M": ""})
-    scripted = scripted_markdown(list(results))
-    write("coordsum", {"results": results, "scripted_markdown": scripted}, rows, NOTES + SCRIPTED_NOTES + scripted + READING)
+            _plot_curves(plt, tab["curves"], tags, rnd, title, RESULTS / f"coordsum_{task}_{name}.png")
+        rows.append({"task": task, "config": "uniform random", "steps/seed": 0, "seeds": "", "execution IQM [95% CI]": f"{rnd:.1f}",
+                     "execution mean": "", "behaviour IQM [95% CI]": "", "behaviour mean": "", "paper @20M": ""})
+    agg = full["aggregate"]
+    aggregate_md = _aggregate_markdown(agg)
+    (RESULTS / "coordsum_poi.md").write_text(
+        "# CoordSum: probability of improvement across the four tasks\n\n"
+        "Written by `python benchmarks/coordsum_table.py report` from the recorded runs in "
+        "results/coordsum_runs/ (no retraining), with `marlspec.io.report` (rliable).\n\n" + aggregate_md + "\n")
+    scripted = scripted_markdown(tasks)
+    write("coordsum", {"results": results, "aggregate": agg, "scripted_markdown": scripted}, rows,
+          NOTES + "\n\n## Across the four tasks\n\n" + aggregate_md + SCRIPTED_NOTES + scripted + READING)
     print((RESULTS / "coordsum.md").read_text())
 
 
@@ -272,24 +269,39 @@ def figure_groups(configs: dict[str, Any]) -> tuple[dict[str, Any], dict[str, di
     return algorithms, variants, arms
 
 
-def _plot_curves(plt: Any, configs: dict[str, dict[str, Any]], rnd: float, title: str, path: Path) -> None:
-    """Mean curves with 95% bootstrap bands: solid for the deployed policy, dashed for the guider/teacher."""
-    from marlspec.io.plots import bootstrap_ci
+def _aggregate_markdown(agg: dict[str, Any]) -> str:
+    """The cross-task table and probability-of-improvement matrix of the five algorithms."""
+    from marlspec.io import report as R
 
+    lines = ["Final execution return of the five algorithms' default runs (tags = algorithm names), normalised per "
+             "task as (return - uniform random) / (200 - uniform random), 200 being the perfect score; "
+             f"{len(agg['tasks'])} tasks x 5 seeds, each task at its own budget (above). Stratified-bootstrap "
+             "95% CIs (rliable; 2,000 samples, seed 0).", "",
+             "| algorithm | IQM | median | mean | optimality gap |", "|---|---|---|---|---|"]
+    for label, a in agg["algorithms"].items():
+        lines.append(f"| {label} | " + " | ".join(R._ci(a[n], 3) for n in ("iqm", "median", "mean", "optimality_gap")) + " |")
+    lines += ["", R.poi_markdown(agg), "",
+              "Figures: results/coordsum_report/figures/ (probability_of_improvement.png, performance_profile.png, "
+              "aggregate.png, sample_efficiency.png); every number: results/coordsum_report/report.json."]
+    return "\n".join(lines)
+
+
+def _plot_curves(plt: Any, curves: dict[str, Any], tags: list[str], rnd: float, title: str, path: Path) -> None:
+    """IQM curves over seeds with 95% stratified-bootstrap bands (from `marlspec.io.report.curves`):
+    solid for the deployed policy, dashed for the guider/teacher."""
     fig, ax = plt.subplots(figsize=(8, 5))
-    for i, (tag, run) in enumerate(configs.items()):
-        x = np.array(run["steps"])
+    for i, tag in enumerate(tags):
         for key, style in (("execution", "-"), ("behaviour", "--")):
-            if key not in run:
+            c = curves.get(key, {}).get(tag)
+            if c is None:
                 continue
-            lo, hi = bootstrap_ci(run[key])
             label = f"{tag} ({'guider/teacher' if key == 'behaviour' else 'deployed'})"
-            ax.plot(x, run[key].mean(0), style, color=f"C{i}", linewidth=2, label=label)
-            ax.fill_between(x, lo, hi, color=f"C{i}", alpha=0.15)
+            ax.plot(c["steps"], c["iqm"], style, color=f"C{i % 10}", linewidth=2, label=label)
+            ax.fill_between(c["steps"], c["ci95"][0], c["ci95"][1], color=f"C{i % 10}", alpha=0.15)
     ax.axhline(rnd, color="grey", linestyle=":", label=f"uniform random ({rnd:.1f})")
     ax.set_xlabel("environment steps per seed")
     ax.set_ylabel("episode return (sampled actions)")
-    ax.set_title(f"{title}: mean and 95% bootstrap CI over seeds")
+    ax.set_title(f"{title}: IQM and 95% stratified-bootstrap CI over seeds")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
     fig.tight_layout()
@@ -299,11 +311,13 @@ def _plot_curves(plt: Any, configs: dict[str, dict[str, Any]], rnd: float, title
 
 
 def _ci(s: dict[str, Any]) -> str:
-    return f"{s['mean']:.1f} [{s['ci95'][0]:.1f}, {s['ci95'][1]:.1f}]"
+    return f"{s['value']:.1f} [{s['ci95'][0]:.1f}, {s['ci95'][1]:.1f}]"
 
 
-NOTES = """Final evaluation after the listed budget: mean over seeds of each seed's mean return on 32
-sampled-action episodes, with a 95% percentile-bootstrap CI over seeds. "execution" is the
+NOTES = """Final evaluation after the listed budget: each seed's mean return on 32 sampled-action
+episodes, summarised over seeds by the interquartile mean (IQM) with a 95% stratified-bootstrap CI
+(rliable, through `marlspec.io.report`; 2,000 samples, seed 0), and by the plain mean. With 5
+seeds the IQM is the mean of the middle three. "execution" is the
 deployed policy (MAGPO's and CTDS's decentralized GRU learners; MAPPO's and HAPPO's actors;
 MAT's joint policy, which is centralized); "behaviour" is the data-collecting guider
 (MAGPO) or teacher (CTDS). The paper's numbers are at 20 M steps with tuned hyper-parameters
@@ -333,6 +347,10 @@ under that teacher, the best a distilled set of independent policies can copy of
 READING = """
 
 ## Reading these numbers (updated 2026-11-30, session 7)
+
+The numbers quoted below are means over seeds (the table's "mean" columns), and the intervals
+quoted beside them are the percentile-bootstrap CIs of the mean that this table reported up
+to session 7; the table itself now gives the IQM with stratified-bootstrap CIs.
 
 These are early-training snapshots, not the paper's table. Budgets per seed: 0.5 M steps on
 3x10-30, 3x30-50 and 8x15-100, and 1.5 M on 5x20-80 (2.5% and 7.5% of the paper's 20 M);
@@ -469,7 +487,8 @@ def main() -> None:
     r.add_argument("--tag", default=None, help="run-directory name (default: the algorithm)")
     r.add_argument("--set", action="append", default=[], help="spec override, e.g. algorithm.delta=1.1")
     r.add_argument("--force", action="store_true")
-    sub.add_parser("report")
+    rep = sub.add_parser("report")
+    rep.add_argument("--reps", type=int, default=2000, help="bootstrap samples per interval")
     args = parser.parse_args()
     run(args) if args.command == "run" else report(args)
 

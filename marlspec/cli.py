@@ -1,4 +1,4 @@
-"""`marlspec run | validate | eval | list | schema`.
+"""`marlspec run | validate | eval | list | schema | sweep | report`.
 
 Bad input (a spec that does not validate, a missing file, a malformed `--set`)
 prints one line naming the field, the value and the fix, and exits with code 2.
@@ -49,8 +49,19 @@ def run(
     out: Annotated[Path | None, typer.Option("--out", help="Run directory (default: <log.out_dir>/<name>-<time>)")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar")] = False,
     debug: Annotated[bool, typer.Option("--debug", help="Show the full traceback if training fails")] = False,
+    distributed: Annotated[bool, typer.Option("--distributed", help="Multi-host: call jax.distributed.initialize first (one process per host; see docs/scaling.md)")] = False,
+    coordinator: Annotated[str | None, typer.Option("--coordinator", help="With --distributed: host:port of process 0 (default: $JAX_COORDINATOR_ADDRESS or the cluster's)")] = None,
+    num_processes: Annotated[int | None, typer.Option("--num-processes", min=1, help="With --distributed: number of processes (default: from the cluster, e.g. SLURM)")] = None,
+    process_id: Annotated[int | None, typer.Option("--process-id", min=0, help="With --distributed: this process's index (default: from the cluster)")] = None,
 ) -> None:
     """Train a spec and write its run directory."""
+    if distributed:  # before anything touches a JAX backend
+        from marlspec.distributed import initialize
+
+        try:
+            initialize(coordinator, num_processes, process_id)
+        except (ValueError, RuntimeError) as err:
+            _die(f"--distributed: {err}; pass --coordinator, --num-processes and --process-id, or run under SLURM")
     experiment_spec = _load(spec, set_)
     from marlspec.train.runner import enable_compilation_cache
     from marlspec.train.runner import run as run_spec
@@ -84,6 +95,13 @@ def validate(
 ) -> None:
     """Check a spec; exit 0 if it is valid, 2 if not."""
     s = _load(spec, set_)
+    if s.train.devices != 1:  # needs the device count, so JAX; only specs that shard pay for it
+        from marlspec.train.sharding import check
+
+        try:
+            check(s.train.devices, s.train.num_envs)
+        except ValueError as err:
+            _die(str(err))
     typer.echo(f"ok: {s.name}: {s.algorithm.kind} on {s.env.label}, {s.train.num_updates} updates x "
                f"{s.train.steps_per_update} steps, seeds {s.train.seeds}")
 
@@ -138,6 +156,57 @@ def list_(what: Annotated[str, typer.Argument(help="algorithms, envs or networks
             presets = getattr(cls, "presets", None)
             table.add_row(kind, doc, "\n".join(presets()) if presets else "")
         console.print(table)
+
+
+@app.command()
+def sweep(
+    spec: Annotated[Path, typer.Argument(help="YAML spec file the grid is applied to")],
+    grid: Annotated[list[str], typer.Option("--grid", "-g", help="dotted.path=[v1,v2,...] (repeatable; the sweep is their product)")],
+    seeds: Annotated[str | None, typer.Option("--seeds", help="Seeds of every configuration: 0..9, 0,1,2 or [0,1] (default: the spec's)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="Sweep folder (default: <log.out_dir>/<name>-sweep)")] = None,
+    ray: Annotated[str | None, typer.Option("--ray", help="Run each configuration as a Ray task: 'auto' or a cluster ADDRESS")] = None,
+    cpus: Annotated[float, typer.Option("--cpus", min=0.0, help="CPUs each Ray task requests")] = 1.0,
+    gpus: Annotated[float, typer.Option("--gpus", min=0.0, help="GPUs each Ray task requests")] = 0.0,
+    set_: SetOption = None,
+) -> None:
+    """Expand a grid of overrides into runs (one run directory each, plus sweep.json for `report`);
+    resumable; a failed configuration is reported and the others go on."""
+    from marlspec.sweep import parse_grid, parse_seeds
+    from marlspec.sweep import sweep as run_sweep
+
+    try:
+        base = load_spec(spec, set_ or [])
+        parsed_grid = parse_grid(grid)
+        seed_list = parse_seeds(seeds) if seeds is not None else None
+        folder = out or Path(base.log.out_dir) / f"{base.name}-sweep"
+        configs = run_sweep(spec, parsed_grid, seed_list, folder, set_ or [], ray, cpus, gpus, echo=typer.echo)
+    except SpecError as err:
+        _die(str(err))
+    counts = {s: sum(c.status == s for c in configs) for s in ("completed", "failed", "invalid")}
+    typer.echo(f"sweep: {folder}/sweep.json: {counts['completed']} completed, {counts['failed']} failed, "
+               f"{counts['invalid']} invalid of {len(configs)}; `marlspec report {folder}` for the statistics")
+    if counts["failed"] or counts["invalid"]:
+        raise typer.Exit(1)
+
+
+@app.command()
+def report(
+    runs: Annotated[list[str], typer.Argument(help="Run directories, sweep folders, marl-eval JSON files, or globs of them")],
+    out: Annotated[Path, typer.Option("--out", help="Folder for report.md, report.json and figures/")] = Path("report"),
+    bounds: Annotated[list[str] | None, typer.Option("--bounds", help="Normalisation bounds env/task=LOW:HIGH (repeatable; default: the task's min and max)")] = None,
+    reps: Annotated[int, typer.Option("--reps", min=100, help="Bootstrap samples per interval")] = 2000,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap")] = 0,
+) -> None:
+    """IQM with stratified-bootstrap CIs, probability of improvement, performance profiles and
+    sample-efficiency curves over many runs (rliable), as markdown, PNG figures and JSON."""
+    from marlspec.io.report import ReportError, parse_bounds, write
+
+    try:
+        result = write(runs, out, parse_bounds(bounds or []), reps=reps, seed=seed)
+    except ReportError as err:
+        _die(str(err))
+    n = sum(len(a["seeds"]) for t in result["tasks"].values() for a in t["algorithms"].values())
+    typer.echo(f"report: {out}/report.md ({len(result['tasks'])} tasks, {n} runs; every number in {out}/report.json)")
 
 
 @app.command()

@@ -210,7 +210,13 @@ def compile(spec: ExperimentSpec) -> Experiment | HostExperiment:  # noqa: A001 
             make_env=lambda: cast(HostEnv, ENVS[spec.env.kind](spec.env)), algorithm=algorithm, num_envs=spec.train.num_envs,
             rollout_length=spec.train.rollout_length, eval_episodes=spec.eval.episodes, greedy=spec.eval.greedy,
         )
+    devices = 1
+    if spec.train.devices != 1:
+        from marlspec.train.sharding import check
+
+        devices = check(spec.train.devices, spec.train.num_envs)
     return Experiment(
         env=env, algorithm=algorithm, num_envs=spec.train.num_envs,
         rollout_length=spec.train.rollout_length, eval_episodes=spec.eval.episodes, greedy=spec.eval.greedy,
+        devices=devices,
     )

@@ -52,8 +52,10 @@ def write_json(path: Path, data: Any) -> None:
 
 
 class RunDir:
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, trackers: list[Any] | None = None):
         self.path = Path(path)
+        self.trackers = trackers or []
+        """Optional TensorBoard / W&B trackers (`marlspec.io.loggers`) fed what metrics.jsonl gets."""
 
     @classmethod
     def create(cls, spec: ExperimentSpec, out: str | Path | None = None) -> RunDir:
@@ -65,13 +67,17 @@ class RunDir:
         (path / "plots").mkdir(exist_ok=True)
         (path / SPEC_FILE).write_text(dump_spec(spec))
         (path / METRICS_FILE).write_text("")
-        return cls(path)
+        from marlspec.io.loggers import make_trackers
+
+        return cls(path, make_trackers(spec.log, path, spec.model_dump(mode="json")))
 
     def append_metrics(self, records: list[dict[str, Any]]) -> None:
         with open(self.path / METRICS_FILE, "a") as f:
             for record in records:
                 f.write(json.dumps(_clean(record)) + "\n")
             f.flush()
+        for tracker in self.trackers:
+            tracker.log(records)
 
     def read_metrics(self) -> list[dict[str, Any]]:
         path = self.path / METRICS_FILE
@@ -96,7 +102,11 @@ class RunDir:
         return loaded
 
     def write_summary(self, summary: dict[str, Any]) -> None:
+        """Write summary.json; the run is over, so the trackers get the summary and are closed."""
         write_json(self.path / SUMMARY_FILE, summary)
+        trackers, self.trackers = self.trackers, []
+        for tracker in trackers:
+            tracker.close(summary)
 
     def write_marl_eval(self, spec: ExperimentSpec, evals: dict[int, list[dict[str, Any]]]) -> None:
         """marl-eval's JSON layout: env -> task -> algorithm -> seed_k -> step_i -> metrics,

@@ -27,6 +27,17 @@ class TrainSpec(Spec):
     """Learning rate (Adam)."""
     anneal_lr: bool = False
     """Decay the learning rate linearly to 0 over training."""
+    devices: int | Literal["all"] = Field(default=1)
+    """Data-parallel training: shard the environment batch over this many devices (`all`: every
+    device JAX sees, across hosts after `marlspec run --distributed`); parameters are replicated and
+    gradients averaged across devices inside the compiled update. num_envs must be a multiple."""
+
+    @field_validator("devices")
+    @classmethod
+    def _devices(cls, devices: int | str) -> int | str:
+        if isinstance(devices, int) and devices < 1:
+            raise ValueError(f"must be >= 1 or 'all' (got {devices})")
+        return devices
 
     @field_validator("seeds")
     @classmethod
@@ -61,6 +72,30 @@ class EvalSpec(Spec):
     """Act greedily (mode of each policy) during evaluation; false samples."""
 
 
+class WandbSpec(Spec):
+    """A Weights & Biases run beside metrics.jsonl (extra `wandb`: pip install -e ".[wandb]")."""
+
+    project: str = Field("marlspec", min_length=1)
+    """W&B project name."""
+    entity: str | None = None
+    """W&B entity (user or team); None uses the logged-in default."""
+    mode: Literal["offline", "online", "disabled"] = "offline"
+    """`offline` writes to <run dir>/wandb/ with no network (upload later with `wandb sync`)."""
+    group: str | None = None
+    """W&B group, e.g. a sweep's name."""
+    tags: list[str] = Field(default_factory=list)
+    """W&B tags."""
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 class LogSpec(Spec):
     """Outputs of a run."""
 
@@ -72,6 +107,25 @@ class LogSpec(Spec):
     """Save the learner state after every chunk."""
     plot: bool = True
     """Write plots/learning_curve.png at the end."""
+    tensorboard: bool = False
+    """Also write every metrics.jsonl record as TensorBoard scalars to <run dir>/tensorboard/
+    (extra `tensorboard`: pip install -e ".[tensorboard]")."""
+    wandb: WandbSpec | None = None
+    """Also log every metrics.jsonl record to Weights & Biases (offline unless `mode: online`)."""
+
+    @field_validator("tensorboard")
+    @classmethod
+    def _tensorboard(cls, on: bool) -> bool:
+        if on and not _installed("tensorboardX"):
+            raise ValueError('needs tensorboardX, which is not installed: pip install -e ".[tensorboard]" (or set it false)')
+        return on
+
+    @field_validator("wandb")
+    @classmethod
+    def _wandb(cls, w: WandbSpec | None) -> WandbSpec | None:
+        if w is not None and w.mode != "disabled" and not _installed("wandb"):
+            raise ValueError('needs wandb, which is not installed: pip install -e ".[wandb]" (or remove log.wandb)')
+        return w
 
 
 class ExperimentSpec(Spec):
@@ -114,6 +168,12 @@ class ExperimentSpec(Spec):
                 " (minibatches hold whole environment sequences); pick a divisor",
                 minibatches,
             )
+        if isinstance(train.devices, int) and train.num_envs % train.devices:
+            fail("train.devices", f"train.num_envs = {train.num_envs} does not split evenly over {train.devices} devices;"
+                 " make num_envs a multiple of the device count", train.devices)
+        if train.devices != 1 and env.kind == "pettingzoo":
+            fail("train.devices", "pettingzoo environments are stepped on the host, so their batch cannot be sharded"
+                 " over devices; use devices: 1", train.devices)
         if train.num_updates < 1:
             fail(
                 "train.total_env_steps",

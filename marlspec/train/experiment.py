@@ -28,6 +28,8 @@ class Experiment(eqx.Module):
     rollout_length: int = eqx.field(static=True)
     eval_episodes: int = eqx.field(static=True)
     greedy: bool = eqx.field(static=True)
+    devices: int = eqx.field(static=True, default=1)
+    """Devices the environment batch is sharded over (`marlspec.train.sharding`); 1 = no sharding."""
 
     @property
     def train_env(self) -> AutoReset:

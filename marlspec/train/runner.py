@@ -27,6 +27,7 @@ from marlspec.io.rundir import RunDir
 from marlspec.spec import ExperimentSpec
 from marlspec.train.experiment import Experiment, RunnerState
 from marlspec.train.host import HostExperiment, HostRunnerState
+from marlspec.train.sharding import DataParallel, barrier
 
 AnyExperiment = Experiment | HostExperiment
 """A compiled experiment: jitted end to end, or with its environment on the host."""
@@ -44,12 +45,15 @@ def enable_compilation_cache(path: str | os.PathLike[str] | None = None) -> Path
     return where
 
 
-def compile_ahead(fn: Callable[[Any], Any], tree: Any, donate: bool = True) -> tuple[Callable[[Any], Any], float]:
+def compile_ahead(fn: Callable[[Any], Any], tree: Any, donate: bool = True,
+                  sharding: DataParallel | None = None) -> tuple[Callable[[Any], Any], float]:
     """Compile `fn(tree)` now and return it with the seconds compilation took.
 
     Arrays in `tree` are traced; everything else (static configuration, activation
     functions) is closed over. The input buffers are donated, since the runner never
-    reads a state again after stepping it.
+    reads a state again after stepping it. With `sharding` (data parallel), `tree` is a runner
+    state whose environment batch is split over the device mesh; the output state keeps that
+    layout and the metrics come back replicated.
     """
     dynamic, static = eqx.partition(tree, eqx.is_array)
     out_static: list[Any] = []
@@ -60,8 +64,13 @@ def compile_ahead(fn: Callable[[Any], Any], tree: Any, donate: bool = True) -> t
         return out_dynamic
 
     t0 = time.perf_counter()
-    compiled = jax.jit(inner, donate_argnums=0 if donate else ()).lower(dynamic).compile()
+    placement: dict[str, Any] = {}
+    if sharding is not None:
+        placement = {"in_shardings": (sharding.of(tree),), "out_shardings": (sharding.of(tree), sharding.replicated)}
+    compiled = jax.jit(inner, donate_argnums=0 if donate else (), **placement).lower(dynamic).compile()
     seconds = time.perf_counter() - t0
+    if sharding is not None:
+        barrier("marlspec_compiled")
 
     def call(t: Any) -> Any:
         return eqx.combine(compiled(eqx.partition(t, eqx.is_array)[0]), out_static[0])
@@ -219,8 +228,11 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
                    float(np.mean([r["eval_return"] for r in records])),
                    None if win is None else float(np.mean([r["eval_win_rate"] for r in records])))
 
+    sharding = DataParallel(experiment.devices) if getattr(experiment, "devices", 1) > 1 else None
     try:
         rs = init_states(experiment, seeds)
+        if sharding is not None:
+            rs = sharding.put(rs)
         last_good = rs.learner
         evaluate_and_log(rs.learner, None)
         chunks = [upc] * (total_updates // upc) + ([total_updates % upc] if total_updates % upc else [])
@@ -231,7 +243,7 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
                     compiled[size] = functools.partial(experiment.run_chunk, num_updates=size)
                 else:
                     fn = eqx.filter_vmap(functools.partial(experiment.train_chunk, num_updates=size))
-                    compiled[size], seconds = compile_ahead(fn, rs)
+                    compiled[size], seconds = compile_ahead(fn, rs, sharding=sharding)
                     compile_seconds += seconds
             t0 = time.perf_counter()
             rs, metrics = compiled[size](rs)
@@ -298,6 +310,8 @@ def evaluate_run(path: str | Path, episodes: int | None = None, mode: Mode = "ex
     spec = load_spec(rundir.path / "spec.yaml")
     if episodes is not None:
         spec = spec.model_copy(update={"eval": spec.eval.model_copy(update={"episodes": episodes})})
+    if spec.train.devices != 1:  # evaluation needs no sharding, nor the devices the run trained on
+        spec = spec.model_copy(update={"train": spec.train.model_copy(update={"devices": 1})})
     experiment = compile_spec(spec)
     seeds = list(spec.train.seeds)
     template = init_states(experiment, seeds).learner
