@@ -157,7 +157,7 @@ def test_the_authors_shift_noise_moves_the_marginals(discrete):
     state-dependent head) does not keep the individual marginals once the head is non-trivial:
     the gap `igc_noise: copula` closes (a finding, THEOREMS.md claim 9)."""
     exp, learner, traj = discrete
-    shift = compile_spec(parse_spec(DISCRETE.replace("epochs: 1}", "epochs: 1, igc_noise: shift}"))).algorithm
+    shift = compile_spec(parse_spec(_with(DISCRETE, "epochs: 1}", "epochs: 1, igc_noise: shift}"))).algorithm
     draws = 20_000
     modifier = _strong(shift.init(jax.random.PRNGKey(11)).modifier)
     target, actions = _joint_choices(shift, modifier, learner, traj, draws)
@@ -239,19 +239,24 @@ def test_update_moves_actors_critic_and_modifier(discrete):
     assert float(metrics["tau"]) == pytest.approx(1.0)
 
 
+def _with(text: str, old: str, new: str) -> str:
+    """`text` with `old` replaced by `new`; fails if `old` is absent (so a test cannot silently run the base spec)."""
+    assert old in text, old
+    return text.replace(old, new)
+
+
 def test_without_mixer_and_with_per_agent_ratios_it_is_mappo():
     """`mixer: false, ratio: per_agent` is MAPPO: the same initial parameters, rollouts and
     updates from the same key."""
-    mappo = compile_spec(parse_spec(DISCRETE.replace(
-        "kind: agentmixer, num_minibatches: 2, epochs: 1, head_noise: 1.0", "kind: mappo, num_minibatches: 2, epochs: 1")))
-    mixer_off = compile_spec(parse_spec(DISCRETE.replace("head_noise: 1.0", "mixer: false, ratio: per_agent")))
+    mappo = compile_spec(parse_spec(_with(DISCRETE, "kind: agentmixer", "kind: mappo")))
+    mixer_off = compile_spec(parse_spec(_with(DISCRETE, "epochs: 1", "epochs: 1, mixer: false, ratio: per_agent")))
     a, _ = eqx.filter_jit(mappo.train)(jax.random.PRNGKey(4), 3)
     b, _ = eqx.filter_jit(mixer_off.train)(jax.random.PRNGKey(4), 3)
     for x, y in zip(jax.tree.leaves((a.learner.actor, a.learner.critic)),
                     jax.tree.leaves((b.learner.actor, b.learner.critic)), strict=True):
         np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-6)
     # ... and the joint ratio is a different algorithm: the same start, different parameters.
-    joint = compile_spec(parse_spec(DISCRETE.replace("head_noise: 1.0", "mixer: false")))
+    joint = compile_spec(parse_spec(_with(DISCRETE, "epochs: 1", "epochs: 1, mixer: false")))
     c, _ = eqx.filter_jit(joint.train)(jax.random.PRNGKey(4), 3)
     assert max(float(jnp.abs(x - y).max()) for x, y in zip(jax.tree.leaves(a.learner.actor),
                                                           jax.tree.leaves(c.learner.actor), strict=True)) > 1e-4

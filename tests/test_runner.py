@@ -73,8 +73,8 @@ def test_failed_run_keeps_metrics_and_checkpoint(tmp_path, monkeypatch):
     real = runner.compile_ahead
     calls = {"n": 0}
 
-    def flaky(fn, tree, donate=True):
-        compiled, seconds = real(fn, tree, donate)
+    def flaky(fn, tree, donate=True, **kwargs):
+        compiled, seconds = real(fn, tree, donate, **kwargs)
 
         def call(t):
             calls["n"] += 1
