@@ -13,6 +13,7 @@ import functools
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -197,7 +198,9 @@ def _compile_chunk(experiment: AnyExperiment, schedule: Schedule, rs: Any) -> tu
         call, seconds = compile_ahead(fn, rs)
         return (lambda state, size: call(state)), seconds
     padded = eqx.filter_vmap(lambda t: experiment.train_chunk(t[0], schedule.per_chunk, t[1]), in_axes=((eqx.if_array(0), None),))
-    call, seconds = compile_ahead(padded, (rs, jnp.asarray(schedule.per_chunk, jnp.int32)))
+    with warnings.catch_warnings():  # the update count is donated with the state, but a scalar cannot be reused
+        warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
+        call, seconds = compile_ahead(padded, (rs, jnp.asarray(schedule.per_chunk, jnp.int32)))
 
     def run_padded(state: Any, size: int) -> Any:
         state, metrics = call((state, jnp.asarray(size, jnp.int32)))
