@@ -116,6 +116,8 @@ def run(
             else:
                 assert spec is not None  # checked above
                 rundir = _run_new(_load(spec, set_), out, overwrite, quiet, debug)
+    except (typer.Exit, typer.Abort):
+        raise
     except Diverged as err:
         if debug:
             raise

@@ -42,6 +42,15 @@ MESSAGE = re.compile(r"^seed (\d+), update (\d+) \(env step ([\d,]+)\): (.+); tr
                      r" checkpoint \(env step ([\d,]+)\) is kept")
 
 
+@pytest.fixture(autouse=True, scope="module")
+def quick_compile():
+    """These programs run for milliseconds; compile them with XLA's slow optimisations off."""
+    before = jax.config.read("jax_disable_most_optimizations")
+    jax.config.update("jax_disable_most_optimizations", True)
+    yield
+    jax.config.update("jax_disable_most_optimizations", before)
+
+
 def _finite(tree) -> bool:
     return all(np.isfinite(np.asarray(x)).all() for x in jax.tree.leaves(eqx.filter(tree, eqx.is_inexact_array)))
 

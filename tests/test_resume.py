@@ -57,6 +57,7 @@ FAST = {("mappo", "checkpoint", 3), ("qmix", "checkpoint", 6)}
 def _env() -> dict[str, str]:
     env = dict(os.environ)
     env["PYTHONPATH"] = str(ROOT) + os.pathsep + env.get("PYTHONPATH", "")
+    env["JAX_DISABLE_MOST_OPTIMIZATIONS"] = "1"  # these programs run for milliseconds: compile them fast
     return env
 
 
@@ -125,9 +126,16 @@ def test_killed_run_resumes_bit_identical(family: str, point: str, n: int, refer
         # the new replay was complete but its state was not: the previous pair must be used
         assert (out / "replay-4.eqx").exists() and (out / "replay-2.eqx").exists()
     if (family, point) == ("qmix", "checkpoint"):
+        import jax
+
         from marlspec.train.runner import resume  # the same from Python
 
-        resume(out, progress=False)
+        before = jax.config.read("jax_disable_most_optimizations")
+        jax.config.update("jax_disable_most_optimizations", True)  # as in the subprocesses
+        try:
+            resume(out, progress=False)
+        finally:
+            jax.config.update("jax_disable_most_optimizations", before)
     else:
         resumed = _cli("run", "--resume", str(out), "-q")
         assert resumed.returncode == 0, resumed.stderr
