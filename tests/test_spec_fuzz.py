@@ -68,7 +68,7 @@ BASE: dict[str, Any] = {
     "log": {"progress": False},
 }
 FIELDS = sorted({"name", "env", "algorithm", "network", "train", "eval", "log", "kind", "task", "agents", "actions",
-                 "max_target", "time_limit", "game", "payoff", "k", "episode_length", "scenario", "map", "env", "kwargs",
+                 "max_target", "time_limit", "game", "payoff", "k", "episode_length", "scenario", "map", "kwargs",
                  "max_steps", "gamma", "clip_eps", "epochs", "num_minibatches", "buffer_size", "batch_size", "delta",
                  "joint_policy", "embed_dim", "heads", "hidden", "fc", "activation", "seeds", "num_envs", "lr",
                  "rollout_length", "total_env_steps", "interval", "episodes", "checkpoint_every", "share_parameters"})
