@@ -115,3 +115,20 @@ def test_guard_reads_every_loss_term_and_the_learner_state() -> None:
     found = first_nonfinite(_metrics(td_loss=bad, learner_finite=state), [7, 9], 4, 10)
     assert (found.seed, found.update, found.term) == (7, 6, FINITE_METRIC)  # the earliest update wins
     assert "learner state" in str(found)
+
+
+def test_learner_finite_reads_every_float_but_the_replay() -> None:
+    import jax.numpy as jnp
+
+    from marlspec.train.experiment import learner_finite
+
+    class Learner(eqx.Module):
+        params: tuple
+        steps: jax.Array
+        replay: jax.Array | None
+
+    ok = Learner((jnp.ones(3), {"w": jnp.zeros((2, 2))}), jnp.asarray(3), jnp.full(4, jnp.nan))
+    assert float(learner_finite(ok)) == 1.0  # a replay may hold anything
+    bad = eqx.tree_at(lambda t: t.params[1]["w"], ok, jnp.zeros((2, 2)).at[1, 0].set(jnp.inf))
+    assert float(jax.jit(learner_finite)(bad)) == 0.0
+    assert float(learner_finite(eqx.tree_at(lambda t: t.params[0], ok, jnp.array([0.0, jnp.nan, 1.0])))) == 0.0
