@@ -38,7 +38,7 @@ def train(kind: str, map_name: str, steps: int, seeds: list[int], out: Path) -> 
         f"eval.interval={max(steps // 10, 800)}", "log.progress=false", "log.checkpoint=false", "log.plot=false",
         f"name={kind}_{map_name}",
     ])
-    rundir = run(spec, out / f"{kind}_{map_name}", progress=False)
+    rundir = run(spec, out / f"{kind}_{map_name}", progress=False, overwrite=True)  # a re-run replaces the old one
     rows = [json.loads(line) for line in (rundir.path / "metrics.jsonl").read_text().splitlines()]
     summary = json.loads((rundir.path / "summary.json").read_text())
     steps_axis = sorted({r["env_steps"] for r in rows})

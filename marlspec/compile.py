@@ -29,7 +29,7 @@ from marlspec.envs.predator_prey import PredatorPrey
 from marlspec.envs.smax import SMAX
 from marlspec.envs.wrappers import AgentIDs
 from marlspec.nn import TorsoFactory
-from marlspec.spec import ExperimentSpec
+from marlspec.spec import ExperimentSpec, SpecError
 from marlspec.spec.algorithms import AgentMixerSpec, CTDSSpec, MAGPOSpec, MATSpec, PPOFamilySpec
 from marlspec.spec.envs import (
     ConnectorSpec,
@@ -43,6 +43,7 @@ from marlspec.spec.envs import (
     RWARESpec,
     SMAXSpec,
 )
+from marlspec.spec.importing import check_factory
 from marlspec.spec.networks import GRUSpec, MLPSpec
 from marlspec.train.experiment import Experiment
 from marlspec.train.host import HostExperiment
@@ -88,7 +89,11 @@ def _predator_prey(spec: PredatorPreySpec) -> Env:
 
 
 def _pettingzoo(spec: PettingZooSpec) -> HostEnv:
-    """A host environment (stepped in Python); `compile` gives it a `HostExperiment`."""
+    """A host environment (stepped in Python); `compile` gives it a `HostExperiment`. The
+    import path is imported here, not when the spec is validated."""
+    problem = check_factory(spec.env, spec.kwargs)
+    if problem is not None:
+        raise SpecError(f"{problem[0]}: {problem[1]}")
     return PettingZooEnv(spec.env, spec.kwargs, spec.max_steps, spec.team_reward, spec.actions, spec.agent_id)
 
 

@@ -1,6 +1,8 @@
 """Bad environment input gets a one-line error that names the valid options: unknown maps,
-presets and scenarios (at spec time), PettingZoo import paths and keyword arguments
-(at spec time), and a missing optional dependency (when the environment is built)."""
+presets and scenarios (at spec time), the form of a PettingZoo import path (at spec time),
+a PettingZoo module, factory or keyword argument that does not exist (when the environment
+is built: validating a spec imports no user module), and a missing optional dependency
+(when the environment is built)."""
 
 from __future__ import annotations
 
@@ -58,7 +60,13 @@ def test_unknown_preset_names_list_the_choices(env: str, field: str, names: list
     ],
 )
 def test_bad_pettingzoo_paths_and_kwargs(env: str, field: str, names: list[str]) -> None:
-    message = _error(env)
+    from marlspec.compile import compile as compile_spec
+
+    spec = parse_spec(f"env: {env}\n{ALGO}")  # the form is fine: validation imports nothing
+    with pytest.raises(SpecError) as err:
+        compile_spec(spec)
+    message = str(err.value)
+    assert "\n" not in message, message
     assert message.startswith(field), message
     for name in names:
         assert name in message, (name, message)
@@ -89,3 +97,23 @@ def test_missing_brax_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
     with pytest.raises(ImportError) as err:
         MABrax("ant_4x2")
     assert str(err.value) == "mabrax needs brax, which is not installed: pip install marlspec[mabrax]"
+
+
+@pytest.mark.parametrize("path", ["simple_spread_v3", "mpe2 simple:env", "a:b:c", ":factory", "module:", "1mod:f",
+                                  "my-envs:Relay", "pkg..mod:f"])
+def test_malformed_pettingzoo_path_is_a_spec_error(path: str) -> None:
+    message = _error(f"{{kind: pettingzoo, env: '{path}'}}")
+    assert message.startswith("env.env: ") and "module:factory" in message, message
+
+
+def test_validating_a_pettingzoo_spec_imports_nothing(tmp_path, monkeypatch) -> None:
+    """A module named by a spec must not run when the spec is validated (`validate`); it runs
+    when the environment is built."""
+    (tmp_path / "side_effect_env.py").write_text(
+        "import pathlib\npathlib.Path(__file__).with_name('imported').write_text('yes')\n"
+        "def parallel_env(**kwargs):\n    raise RuntimeError('not a real env')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    spec = parse_spec(f"env: {{kind: pettingzoo, env: 'side_effect_env:parallel_env', max_steps: 5}}\n{ALGO}")
+    assert spec.env.max_episode_steps == 5
+    assert not (tmp_path / "imported").exists()
+    assert "side_effect_env" not in sys.modules

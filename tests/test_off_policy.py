@@ -111,9 +111,9 @@ def test_tiny_training_run_through_the_runner(kind, tiny_overrides, tmp_path):
     assert losses and all(np.isfinite(last[k]) for k in losses)
     assert ("behaviour_return" in last) == (kind == "macpf")  # MACPF reports its dependent policy too
     assert -100.0 <= last["eval_return"] <= 10.0 * (3 if "env.episode_length=3" in extra else 1)
-    # checkpoints hold the networks, not the replay, and still evaluate
+    # checkpoint.eqx holds the training state without the replay (which has its own file), and evaluates
     meta = json.loads((rundir.path / "checkpoint.json").read_text())
-    assert meta["replay"] == "not saved"
+    assert meta["replay"] == f"replay-{meta['updates']}.eqx" and (rundir.path / meta["replay"]).exists()
     if kind == "vdn":
         learner = init_states(compile_spec(spec), [0]).learner
         total = sum(x.nbytes for x in jax.tree.leaves(eqx.filter(learner, eqx.is_array)))

@@ -79,6 +79,11 @@ class MatrixGameSpec(Spec):
     def action_type(self) -> ActionType:
         return "discrete"
 
+    @property
+    def max_episode_steps(self) -> int | None:
+        """The longest episode, in steps (replay slots and compiled loops are sized by it)."""
+        return self.episode_length
+
 
 def _check_payoff(payoff: list) -> None:
     """A payoff tensor must be a rectangular nested list of numbers, square on every axis."""
@@ -148,6 +153,11 @@ class CoordSumSpec(Spec):
     def action_type(self) -> ActionType:
         return "discrete"
 
+    @property
+    def max_episode_steps(self) -> int | None:
+        """The longest episode, in steps (replay slots and compiled loops are sized by it)."""
+        return self.time_limit
+
 
 class _AdapterSpec(Spec):
     """Options every adapted environment shares."""
@@ -200,6 +210,11 @@ class MPESpec(_AdapterSpec):
     def action_type(self) -> ActionType:
         return MPE_SCENARIOS[self.scenario].action_type
 
+    @property
+    def max_episode_steps(self) -> int | None:
+        """The longest episode, in steps (replay slots and compiled loops are sized by it)."""
+        return self.max_steps
+
 
 class SMAXSpec(_AdapterSpec):
     """SMAX (JaxMARL's JAX re-implementation of SMAC) against a scripted enemy team."""
@@ -235,6 +250,11 @@ class SMAXSpec(_AdapterSpec):
     def action_type(self) -> ActionType:
         return "discrete"
 
+    @property
+    def max_episode_steps(self) -> int | None:
+        """The longest episode, in steps (replay slots and compiled loops are sized by it)."""
+        return self.max_steps
+
 
 class LBFSpec(_AdapterSpec):
     """Level-Based Foraging (Jumanji): agents with levels load food whose level their sum must reach."""
@@ -263,6 +283,11 @@ class LBFSpec(_AdapterSpec):
     def action_type(self) -> ActionType:
         return "discrete"
 
+    @property
+    def max_episode_steps(self) -> int | None:
+        """The longest episode, in steps (replay slots and compiled loops are sized by it)."""
+        return self.time_limit
+
 
 class RWARESpec(_AdapterSpec):
     """Robotic Warehouse (Jumanji): robots fetch requested shelves and bring them to the goal."""
@@ -290,6 +315,11 @@ class RWARESpec(_AdapterSpec):
     @property
     def action_type(self) -> ActionType:
         return "discrete"
+
+    @property
+    def max_episode_steps(self) -> int | None:
+        """The longest episode, in steps (replay slots and compiled loops are sized by it)."""
+        return self.time_limit
 
 
 class ConnectorSpec(_AdapterSpec):
@@ -321,6 +351,11 @@ class ConnectorSpec(_AdapterSpec):
     def action_type(self) -> ActionType:
         return "discrete"
 
+    @property
+    def max_episode_steps(self) -> int | None:
+        """The longest episode, in steps (replay slots and compiled loops are sized by it)."""
+        return self.time_limit or CONNECTOR_TASKS[self.task].time_limit
+
 
 class MABraxSpec(_AdapterSpec):
     """Multi-agent MuJoCo on Brax (JaxMARL's MABrax): each agent drives some joints of one robot."""
@@ -350,6 +385,11 @@ class MABraxSpec(_AdapterSpec):
     @property
     def action_type(self) -> ActionType:
         return "continuous"
+
+    @property
+    def max_episode_steps(self) -> int | None:
+        """The longest episode, in steps (replay slots and compiled loops are sized by it)."""
+        return self.episode_length
 
 
 class PredatorPreySpec(_AdapterSpec):
@@ -390,6 +430,11 @@ class PredatorPreySpec(_AdapterSpec):
     def action_type(self) -> ActionType:
         return "discrete"
 
+    @property
+    def max_episode_steps(self) -> int | None:
+        """The longest episode, in steps (replay slots and compiled loops are sized by it)."""
+        return self.max_steps
+
 
 class PettingZooSpec(_AdapterSpec):
     """Any PettingZoo ParallelEnv, stepped on the host (the policy and learner stay jitted)."""
@@ -408,11 +453,14 @@ class PettingZooSpec(_AdapterSpec):
 
     @model_validator(mode="after")
     def _check(self) -> PettingZooSpec:
-        from marlspec.spec.importing import check_factory
+        # Only the form of the path is checked here: validating a spec must not import (and so
+        # run the top-level code of) a user's module. `compile` imports it, and reports a
+        # missing module or factory, or a keyword argument it does not take, in one line.
+        from marlspec.spec.importing import check_path_form
 
-        problem = check_factory(self.env, self.kwargs)
+        problem = check_path_form(self.env)
         if problem is not None:
-            fail(problem[0], problem[1])
+            fail("env.env", problem, self.env)
         return self
 
     @classmethod
@@ -427,6 +475,13 @@ class PettingZooSpec(_AdapterSpec):
     @property
     def action_type(self) -> ActionType:
         return self.actions
+
+    @property
+    def max_episode_steps(self) -> int | None:
+        """The longest episode when the spec says it (`max_steps`, else `kwargs.max_cycles`);
+        None when only the factory's own default knows it (read when the env is built)."""
+        cycles = self.kwargs.get("max_cycles")
+        return self.max_steps or (cycles if isinstance(cycles, int) and not isinstance(cycles, bool) else None)
 
 
 EnvSpec = Annotated[

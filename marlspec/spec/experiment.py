@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import Field, computed_field, field_validator, model_validator
 
-from marlspec.spec.algorithms import AlgorithmSpec
-from marlspec.spec.base import Spec, fail
+from marlspec.spec.algorithms import AlgorithmSpec, OffPolicySpec
+from marlspec.spec.base import INT32_MAX, Spec, fail
 from marlspec.spec.envs import EnvSpec
 from marlspec.spec.networks import MLPSpec, NetworkSpec
 
@@ -21,8 +21,9 @@ class TrainSpec(Spec):
     """Environments stepped in parallel (vmapped)."""
     rollout_length: int = Field(default=128, ge=1)
     """Steps per environment between updates."""
-    seeds: list[int] = Field(default_factory=lambda: [0])
-    """Seeds trained side by side inside one compiled program (vmapped)."""
+    seeds: list[Annotated[int, Field(ge=0, le=INT32_MAX)]] = Field(default_factory=lambda: [0])
+    """Seeds trained side by side inside one compiled program (vmapped); each in [0, 2^31 - 1]
+    (JAX keys hold 32 bits: larger seeds would silently share a key)."""
     lr: float = Field(default=5e-4, gt=0.0)
     """Learning rate (Adam)."""
     anneal_lr: bool = False
@@ -47,6 +48,13 @@ class TrainSpec(Spec):
         if len(set(seeds)) != len(seeds):
             raise ValueError(f"seeds must be distinct (got {seeds})")
         return seeds
+
+    @model_validator(mode="after")
+    def _batch_fits(self) -> TrainSpec:
+        if self.num_envs * self.rollout_length > INT32_MAX:
+            fail("train.rollout_length", f"num_envs x rollout_length = {self.num_envs * self.rollout_length:,} steps per"
+                 f" update does not fit a 32-bit counter (< 2^31); shrink one of them", self.rollout_length)
+        return self
 
     @computed_field  # type: ignore[prop-decorator]
     @property
@@ -104,7 +112,9 @@ class LogSpec(Spec):
     progress: bool = True
     """Show a progress bar."""
     checkpoint: bool = True
-    """Save the learner state after every chunk."""
+    """Save a checkpoint (everything `marlspec run --resume` needs) after evaluations, atomically."""
+    checkpoint_every: int = Field(default=1, ge=1)
+    """Evaluations between checkpoints (1: after every evaluation); the last one is always saved."""
     plot: bool = True
     """Write plots/learning_curve.png at the end."""
     tensorboard: bool = False
@@ -174,6 +184,15 @@ class ExperimentSpec(Spec):
         if train.devices != 1 and env.kind == "pettingzoo":
             fail("train.devices", "pettingzoo environments are stepped on the host, so their batch cannot be sharded"
                  " over devices; use devices: 1", train.devices)
+        steps = getattr(env, "max_episode_steps", None)
+        if isinstance(algo, OffPolicySpec) and steps is not None and algo.buffer_size < train.num_envs * (steps + 1):
+            need = train.num_envs * (steps + 1)
+            fail(
+                "algorithm.buffer_size",
+                f"{algo.buffer_size} episodes is too small for train.num_envs = {train.num_envs} environments with"
+                f" episodes of up to {steps} steps (each environment keeps a slot while it writes); use at least {need}",
+                algo.buffer_size,
+            )
         if train.num_updates < 1:
             fail(
                 "train.total_env_steps",

@@ -9,6 +9,7 @@ import importlib
 import importlib.util
 import inspect
 import pkgutil
+import re
 from collections.abc import Callable
 from types import ModuleType
 from typing import Any
@@ -21,6 +22,18 @@ def split_path(path: str) -> tuple[str, str]:
     else:
         module, _, attr = path.rpartition(".")
     return module, attr
+
+
+_IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def check_path_form(path: str) -> str | None:
+    """A one-line problem with the *form* of a `module:attribute` path, or None. Imports nothing."""
+    module, attr = split_path(path)
+    parts = [*module.split("."), *attr.split(".")] if module and attr else []
+    if not parts or not all(_IDENTIFIER.fullmatch(p) for p in parts):
+        return f"'{path}' is not an import path; write module:factory, e.g. mpe2.simple_spread_v3:parallel_env"
+    return None
 
 
 def _siblings(module: str) -> list[str]:

@@ -19,7 +19,19 @@ from marlspec.spec.experiment import ExperimentSpec
 
 
 class SpecError(ValueError):
-    """A spec that cannot be used. `str(err)` is a single line meant for the user."""
+    """A spec that cannot be used. `str(err)` is a single line meant for the user: line
+    breaks inside it (from a key, a value or a file name) are written as escapes."""
+
+    def __init__(self, message: str):
+        super().__init__(one_line(message))
+
+
+_BREAKS = {ord(c): repr(c)[1:-1] for c in "\n\r\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"}
+
+
+def one_line(text: str) -> str:
+    """`text` with every character that `str.splitlines` breaks on written as an escape."""
+    return text.translate(_BREAKS)
 
 
 Loc = tuple[str | int, ...]
@@ -30,25 +42,147 @@ OVERRIDE_LINE = -1
 # --------------------------------------------------------------------------- YAML
 
 
-def _line_map(node: yaml.Node, prefix: Loc = ()) -> dict[Loc, int]:
-    """Map every key path in a composed YAML document to its 1-based line."""
-    lines: dict[Loc, int] = {prefix: node.start_mark.line + 1}
+MAX_NODES = 100_000
+"""Most values a spec may hold once its aliases are expanded (a spec needs a few hundred; a
+custom payoff tensor a few thousand). Each `*alias` repeats its anchor, so a small file of
+nested aliases can stand for billions of values; such a file is refused before it is read."""
+MAX_DEPTH = 64
+"""Deepest nesting of sections and lists a spec may have."""
+
+
+class _YAMLProblem(Exception):
+    """A YAML document that parses but cannot be a spec (duplicate or non-text keys, too big)."""
+
+    def __init__(self, message: str, mark: Any = None):
+        super().__init__(message)
+        self.message, self.mark = message, mark
+
+
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing what it would accept silently: a key given twice (the
+    last one would win), and keys that YAML reads as something other than text (`on:` and
+    `yes:` are booleans in YAML 1.1, `3:` a number)."""
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:
+        seen: dict[Any, int] = {}
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":  # `<<: *base` (merged keys may be overridden)
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if not isinstance(key, str):
+                raise _YAMLProblem(f"key {_short(key_node.value)} is read as {type(key).__name__}, not as a name;"
+                                   " quote it, e.g. 'on':", key_node.start_mark)
+            if key in seen:
+                raise _YAMLProblem(f"duplicate key '{key}' (first given on line {seen[key]}); keep one of them",
+                                   key_node.start_mark)
+            seen[key] = key_node.start_mark.line + 1
+        return super().construct_mapping(node, deep)
+
+
+# YAML 1.2 reads 1e-3 and 3E+6 as numbers; PyYAML (YAML 1.1) reads them as text, which
+# strict validation would then refuse. Floats without a dot or exponent sign are added here.
+_Loader.add_implicit_resolver(
+    "tag:yaml.org,2002:float",
+    re.compile(r"^[-+]?(?:[0-9][0-9_]*(?:\.[0-9_]*)?|\.[0-9_]+)[eE][-+]?[0-9]+$"),
+    list("-+0123456789."),
+)
+
+
+def _children(node: yaml.Node) -> list[yaml.Node]:
     if isinstance(node, yaml.MappingNode):
-        for key_node, value_node in node.value:
-            key = key_node.value
-            lines[(*prefix, key)] = key_node.start_mark.line + 1
-            for sub, line in _line_map(value_node, (*prefix, key)).items():
-                lines.setdefault(sub, line)
-    elif isinstance(node, yaml.SequenceNode):
-        for i, item in enumerate(node.value):
-            lines.update(_line_map(item, (*prefix, i)))
+        return [n for pair in node.value for n in pair]
+    if isinstance(node, yaml.SequenceNode):
+        return list(node.value)
+    return []
+
+
+def _check_size(root: yaml.Node) -> None:
+    """Refuse recursive aliases, and documents that expand to more than MAX_NODES values or
+    nest deeper than MAX_DEPTH, by counting the composed graph once per node."""
+    memo: dict[int, tuple[int, int]] = {}
+    open_nodes: set[int] = set()
+
+    def measure(node: yaml.Node) -> tuple[int, int]:  # (expanded size, height)
+        key = id(node)
+        if key in memo:
+            return memo[key]
+        if key in open_nodes:
+            raise _YAMLProblem("an alias refers to the section that contains it (a recursive alias)", node.start_mark)
+        open_nodes.add(key)
+        size, height = 1, 0
+        for child in _children(node):
+            s, h = measure(child)
+            size, height = size + s, max(height, h + 1)
+            if height > MAX_DEPTH:
+                raise _YAMLProblem(f"nested more than {MAX_DEPTH} levels deep", node.start_mark)
+            if size > MAX_NODES:
+                raise _YAMLProblem(f"expands to more than {MAX_NODES:,} values (each *alias repeats its anchor);"
+                                   " write the values out or use fewer aliases", node.start_mark)
+        open_nodes.discard(key)
+        memo[key] = (size, height)
+        return memo[key]
+
+    measure(root)
+
+
+def _unshare(value: Any) -> Any:
+    """A copy in which no section or list is shared (aliases give shared objects, and an
+    override of one must not change the other)."""
+    if isinstance(value, dict):
+        return {k: _unshare(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_unshare(v) for v in value]
+    return value
+
+
+def _load_yaml(text: str) -> tuple[Any, yaml.Node | None]:
+    """(data, composed node) of one YAML document, with the checks above. Raises
+    `_YAMLProblem` or `yaml.YAMLError`."""
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, None
+        _check_size(node)
+        return _unshare(loader.construct_document(node)), node
+    except RecursionError:
+        raise _YAMLProblem(f"nested more than {MAX_DEPTH} levels deep") from None
+    except (ValueError, TypeError, OverflowError) as err:  # e.g. a date such as 2024-13-01
+        raise _YAMLProblem(f"cannot read a value: {err}") from None
+    finally:
+        loader.dispose()
+
+
+def _line_map(root: yaml.Node) -> dict[Loc, int]:
+    """Map every key path in a composed YAML document to its 1-based line (a section reached
+    again through an alias is not walked again; its keys point at the alias)."""
+    lines: dict[Loc, int] = {}
+    walked: set[int] = set()
+
+    def walk(node: yaml.Node, prefix: Loc) -> None:
+        lines.setdefault(prefix, node.start_mark.line + 1)
+        if id(node) in walked:
+            return
+        walked.add(id(node))
+        if isinstance(node, yaml.MappingNode):
+            for key_node, value_node in node.value:
+                key = (*prefix, key_node.value)
+                lines.setdefault(key, key_node.start_mark.line + 1)
+                walk(value_node, key)
+        elif isinstance(node, yaml.SequenceNode):
+            for i, item in enumerate(node.value):
+                walk(item, (*prefix, i))
+
+    walk(root, ())
     return lines
 
 
 def _parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[Loc, int]]:
     try:
-        node = yaml.compose(text, Loader=yaml.SafeLoader)
-        data = yaml.safe_load(text)
+        data, node = _load_yaml(text)
+    except _YAMLProblem as err:
+        where = f" [{source} line {err.mark.line + 1}]" if err.mark is not None else f" [{source}]"
+        raise SpecError(f"invalid spec: {err.message}{where}") from None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f" [{source} line {mark.line + 1}]" if mark is not None else f" [{source}]"
@@ -62,7 +196,8 @@ def _parse_yaml(text: str, source: str) -> tuple[dict[str, Any], dict[Loc, int]]
         raise SpecError(
             f"spec must be a mapping of keys (name, env, algorithm, ...), got {type(data).__name__} [{source}]"
         )
-    return data, _line_map(node) if node is not None else {}
+    assert node is not None  # data is not None
+    return data, _line_map(node)
 
 
 # ---------------------------------------------------------------------- overrides
@@ -73,11 +208,15 @@ def apply_override(data: dict[str, Any], assignment: str) -> None:
     if "=" not in assignment:
         raise SpecError(f"--set {assignment!r}: expected dotted.path=value, e.g. --set algorithm.clip_eps=0.1")
     path, _, raw = assignment.partition("=")
-    keys = [k for k in path.strip().split(".")]
+    keys = [k.strip() for k in path.strip().split(".")]
     if not all(keys):
         raise SpecError(f"--set {assignment!r}: empty key in path '{path}'")
+    if not raw.strip():
+        raise SpecError(f"--set {assignment!r}: no value after '='; give one (write null to clear the key)")
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
+        value, _ = _load_yaml(raw)
+    except _YAMLProblem as err:
+        raise SpecError(f"--set {assignment!r}: {err.message}") from None
     except yaml.YAMLError:
         raise SpecError(f"--set {assignment!r}: the value is not valid YAML; quote it") from None
     node: Any = data
@@ -169,6 +308,9 @@ def _describe(err: Any, data: Any) -> tuple[Loc, str]:
         path = tuple(ctx["path"].split("."))
         got = ctx.get("got")
         return path, ctx["message"] + (f" (got {_short(got)})" if got is not None and "got" not in ctx["message"] else "")
+    if kind == "marlspec_field":  # a model-level check about one of the model's own fields
+        path = (*loc, ctx["field"])
+        return path, f"{ctx['message']} (got {_short(ctx.get('got'))})"
     if kind == "extra_forbidden":
         key = str(loc[-1])
         model = _model_at(loc[:-1], data)
@@ -196,16 +338,42 @@ def _describe(err: Any, data: Any) -> tuple[Loc, str]:
         options = re.findall(r"'([^']*)'", str(ctx.get("expected", "")))
         word = str(err.get("input"))
         return loc, f"'{word}' is not allowed; {_suggest(word, options)}choices: {', '.join(options)}"
+    value = err.get("input")
     if kind in ("int_parsing", "int_type", "int_from_float"):
-        return loc, f"must be a whole number {got}"
+        return loc, f"must be a whole number {got}{_number_hint(value, whole=True)}"
     if kind in ("float_parsing", "float_type"):
-        return loc, f"must be a number {got}"
+        return loc, f"must be a number {got}{_number_hint(value, whole=False)}"
+    if kind == "finite_number":
+        return loc, f"must be a finite number {got}; .inf and .nan are not allowed here"
     if kind in ("bool_parsing", "bool_type"):
         return loc, f"must be true or false {got}"
+    if kind in ("string_type", "string_sub_type"):
+        return loc, f"must be text {got}; quote it"
+    if kind in ("list_type", "tuple_type"):
+        return loc, f"must be a list, e.g. [64, 64] {got}"
+    if kind == "dict_type" and loc and loc[-1] == "kwargs":
+        return loc, f"must be a mapping of argument names to values {got}"
     if kind in ("model_type", "model_attributes_type", "dict_type"):
         return loc, f"must be a section of keys (a mapping) {got}"
     message = err["msg"].removeprefix("Value error, ")
     return loc, f"{message} {got}"
+
+
+def _number_hint(value: Any, whole: bool) -> str:
+    """Why a value that looks like a number was not taken as one."""
+    if isinstance(value, bool):
+        return "; true and false are not numbers"
+    if isinstance(value, float) and whole and value.is_integer():
+        return f"; write {int(value)}"
+    if isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return ""
+        if whole and number.is_integer() and abs(number) < 1e18:
+            return f"; write {int(number)} without quotes"
+        return "; write it without quotes (YAML reads 1e6 as text: write 1.0e+6)"
+    return ""
 
 
 def _field_annotation(loc: Loc, data: Any) -> Any:
@@ -256,7 +424,7 @@ def _drop_foreign_keys(data: dict[str, Any], overrides: Sequence[str]) -> None:
             del data[section][k]
         if foreign:
             print(f"note: {section}.kind={data[section].get('kind')} has no "
-                  f"{', '.join(foreign)}; dropped from the spec file's {section} section", file=sys.stderr)
+                  f"{', '.join(map(str, foreign))}; dropped from the spec file's {section} section", file=sys.stderr)
 
 
 def parse_spec(text: str, source: str = "<spec>", overrides: Sequence[str] = ()) -> ExperimentSpec:

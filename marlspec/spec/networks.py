@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import Field
 
-from marlspec.spec.base import Spec
+from marlspec.spec.base import PositiveInt, Spec
 
 Activation = Literal["relu", "tanh", "elu", "gelu"]
 
@@ -15,8 +15,8 @@ class MLPSpec(Spec):
     """Feed-forward torso."""
 
     kind: Literal["mlp"] = "mlp"
-    hidden: tuple[int, ...] = (64, 64)
-    """Hidden layer widths."""
+    hidden: tuple[PositiveInt, ...] = Field((64, 64), strict=False)
+    """Hidden layer widths, each >= 1 (a list in YAML; an empty list gives linear heads on the raw input)."""
     activation: Activation = "tanh"
     """Non-linearity between layers."""
     agent_id: bool = True

@@ -6,12 +6,27 @@ from __future__ import annotations
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Int, PRNGKeyArray
+from jaxtyping import Array, Float, Int, PRNGKeyArray
 
 from marlspec.algorithms.base import Algorithm, LearnerState, Mode
 from marlspec.envs.base import Env
 from marlspec.envs.wrappers import AutoReset
 from marlspec.train.rollout import ActorState, episode_means, evaluate, rollout, start
+
+FINITE_METRIC = "learner_finite"
+"""Metric set by every update: 1.0 when every float in the learner state (parameters,
+optimiser states, targets, statistics; not a replay buffer) is finite, else 0.0. The runner
+reads it, with every `*_loss` metric, to stop a run that diverges (`marlspec.train.guard`)."""
+
+
+def learner_finite(learner: LearnerState) -> Float[Array, ""]:
+    """1.0 if every inexact array of `learner` outside its replay buffer is finite, else 0.0:
+    one fused reduction, cheap next to an update."""
+    if getattr(learner, "replay", None) is not None:
+        learner = eqx.tree_at(lambda t: t.replay, learner, None)
+    leaves = jax.tree.leaves(eqx.filter(learner, eqx.is_inexact_array))
+    ok = jnp.all(jnp.stack([jnp.isfinite(x).all() for x in leaves])) if leaves else jnp.asarray(True)
+    return ok.astype(jnp.float32)
 
 
 class RunnerState(eqx.Module):
@@ -30,6 +45,8 @@ class Experiment(eqx.Module):
     greedy: bool = eqx.field(static=True)
     devices: int = eqx.field(static=True, default=1)
     """Devices the environment batch is sharded over (`marlspec.train.sharding`); 1 = no sharding."""
+    check_finite: bool = eqx.field(static=True, default=True)
+    """Report `learner_finite` after every update (the divergence guard; off only to measure its cost)."""
 
     @property
     def train_env(self) -> AutoReset:
@@ -51,11 +68,26 @@ class Experiment(eqx.Module):
         actors, traj, episodes = rollout(self.train_env, self.algorithm, rs.learner, rs.actors, k_roll, self.rollout_length)
         learner, metrics = self.algorithm.update(rs.learner, traj, k_update)
         metrics = {**metrics, **{f"train_{k}": v for k, v in episode_means(episodes).items()}}
+        if self.check_finite:
+            metrics[FINITE_METRIC] = learner_finite(learner)
         return RunnerState(learner, actors, key, rs.updates + 1), metrics
 
-    def train_chunk(self, rs: RunnerState, num_updates: int) -> tuple[RunnerState, dict[str, Array]]:
-        """`num_updates` updates as one `lax.scan`; metrics are stacked per update."""
-        return jax.lax.scan(lambda s, _: self.update(s), rs, None, length=num_updates)
+    def train_chunk(
+        self, rs: RunnerState, num_updates: int, active: Int[Array, ""] | None = None
+    ) -> tuple[RunnerState, dict[str, Array]]:
+        """`num_updates` updates as one `lax.scan`; metrics are stacked per update.
+
+        With `active` (a traced count), only the first `active` updates run and the others
+        leave the state as it is (their metrics are zeros): one compiled program then also
+        serves a last chunk shorter than the others, instead of a second compilation."""
+        if active is None:
+            return jax.lax.scan(lambda s, _: self.update(s), rs, None, length=num_updates)
+        skipped = jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), jax.eval_shape(self.update, rs)[1])
+
+        def step(s: RunnerState, i: Int[Array, ""]) -> tuple[RunnerState, dict[str, Array]]:
+            return jax.lax.cond(i < active, self.update, lambda s: (s, skipped), s)
+
+        return jax.lax.scan(step, rs, jnp.arange(num_updates))
 
     def evaluate(self, learner: LearnerState, key: PRNGKeyArray, mode: Mode) -> dict[str, Array]:
         return evaluate(self.env, self.algorithm, learner, key, self.eval_episodes, mode, self.greedy)

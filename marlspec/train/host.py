@@ -26,6 +26,7 @@ from jaxtyping import Array, Bool, Int, Key, PRNGKeyArray, UInt32
 from marlspec.algorithms.base import Algorithm, Carry, LearnerState, Mode, Trajectory
 from marlspec.envs.base import EnvInfo, TimeStep
 from marlspec.envs.host import BatchActions, HostAutoReset, HostEnv
+from marlspec.train.experiment import FINITE_METRIC, learner_finite
 from marlspec.train.rollout import episode_means, reset_where
 
 SeedKeys = UInt32[Array, "S 2"] | Key[Array, " S"]
@@ -180,6 +181,7 @@ class HostExperiment:
         self.info: EnvInfo = self._probe.info
         self._act = _act_program(algorithm, "behaviour", num_envs)
         self._update = eqx.filter_jit(eqx.filter_vmap(algorithm.update))
+        self._finite = eqx.filter_jit(eqx.filter_vmap(learner_finite))
         self._eval_batches: dict[int, list[HostAutoReset]] = {}
 
     @property
@@ -201,7 +203,8 @@ class HostExperiment:
             actors, traj, episodes = host_rollout(self.algorithm, rs.learner, rs.actors, split[:, 1],
                                                   self.rollout_length, act_program=self._act)
             learner, metrics = self._update(rs.learner, traj, split[:, 2])
-            metrics = {**metrics, **{f"train_{k}": v for k, v in jax.vmap(episode_means)(episodes).items()}}
+            metrics = {**metrics, **{f"train_{k}": v for k, v in jax.vmap(episode_means)(episodes).items()},
+                       FINITE_METRIC: self._finite(learner)}
             history.append(metrics)
             rs = HostRunnerState(learner, actors, split[:, 0], rs.updates + 1)
         return rs, jax.tree.map(lambda *xs: jnp.stack(xs, axis=1), *history)

@@ -8,10 +8,12 @@ summary says why it stopped.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -23,9 +25,10 @@ import numpy as np
 
 from marlspec.algorithms.base import Mode
 from marlspec.io.plots import learning_curve
-from marlspec.io.rundir import RunDir
-from marlspec.spec import ExperimentSpec
-from marlspec.train.experiment import Experiment, RunnerState
+from marlspec.io.rundir import RunDir, RunDirError
+from marlspec.spec import ExperimentSpec, dump_spec
+from marlspec.train.experiment import FINITE_METRIC, Experiment, RunnerState
+from marlspec.train.guard import Diverged, first_nonfinite
 from marlspec.train.host import HostExperiment, HostRunnerState
 from marlspec.train.sharding import DataParallel, barrier
 
@@ -66,7 +69,8 @@ def compile_ahead(fn: Callable[[Any], Any], tree: Any, donate: bool = True,
     t0 = time.perf_counter()
     placement: dict[str, Any] = {}
     if sharding is not None:
-        placement = {"in_shardings": (sharding.of(tree),), "out_shardings": (sharding.of(tree), sharding.replicated)}
+        state = tree[0] if isinstance(tree, tuple) else tree  # a padded chunk takes (state, size)
+        placement = {"in_shardings": (sharding.of(tree),), "out_shardings": (sharding.of(state), sharding.replicated)}
     compiled = jax.jit(inner, donate_argnums=0 if donate else (), **placement).lower(dynamic).compile()
     seconds = time.perf_counter() - t0
     if sharding is not None:
@@ -112,8 +116,8 @@ class Progress:
     instead, with every field in full.
     """
 
-    def __init__(self, total: int, title: str, enabled: bool, live: bool | None = None):
-        self.enabled, self.total, self.title = enabled, total, title
+    def __init__(self, total: int, title: str, enabled: bool, live: bool | None = None, start: int = 0):
+        self.enabled, self.total, self.title, self.start = enabled, total, title, start
         self.live = sys.stdout.isatty() if live is None else live
         self.t0 = time.perf_counter()
         if not enabled or not self.live:
@@ -133,7 +137,7 @@ class Progress:
             TextColumn("{task.fields[win]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
             transient=False,
         )
-        self.task = self.bar.add_task(title, total=total, sps="-", ret="-", win="")
+        self.task = self.bar.add_task(title, total=total, completed=start, sps="-", ret="-", win="")
         self.bar.start()
 
     def update(self, steps: int, sps: float, ret: float, win: float | None) -> None:
@@ -148,7 +152,8 @@ class Progress:
     def line(self, steps: int, sps: float, ret: float, win: float | None, elapsed: float) -> str:
         """The plain progress line used when stdout is not a terminal."""
         fmt = lambda s: f"{int(s // 3600):02d}:{int(s % 3600 // 60):02d}:{int(s % 60):02d}"  # noqa: E731
-        eta = elapsed * (self.total - steps) / steps if steps > 0 else float("nan")
+        done = steps - self.start  # a resumed run times only the steps it made itself
+        eta = elapsed * (self.total - steps) / done if done > 0 else float("nan")
         f = _fields(sps, ret, win)
         parts = [self.title, f"{steps:,}/{self.total:,} steps ({steps / max(self.total, 1):.0%})",
                  f"{f['sps']} sps", f"return {f['ret']}"] + ([f["win"]] if f["win"] else [])
@@ -170,19 +175,90 @@ def _mean(x: Any) -> float:
     return float(np.nanmean(x)) if np.isfinite(x).any() else float("nan")
 
 
+class Schedule:
+    """Where a run's chunks end: one eval interval's worth of updates each, the last one
+    shorter when the budget is not a multiple (it runs in the same compiled program)."""
+
+    def __init__(self, spec: ExperimentSpec):
+        self.per_chunk, self.total = spec.updates_per_chunk, spec.train.num_updates
+
+    @property
+    def padded(self) -> bool:
+        return self.total % self.per_chunk != 0
+
+    def sizes_after(self, updates: int) -> list[int]:
+        """The chunk sizes still to run once `updates` updates are done."""
+        out = []
+        while updates < self.total:
+            out.append(min(self.per_chunk, self.total - updates))
+            updates += out[-1]
+        return out
+
+    def evaluations_through(self, updates: int) -> int:
+        """Evaluations made up to and including the one after `updates` updates (the first is at 0)."""
+        return 1 + -(-updates // self.per_chunk)
+
+
+def _compile_chunk(experiment: AnyExperiment, schedule: Schedule, rs: Any,
+                   sharding: DataParallel | None = None) -> tuple[Callable[[Any, int], Any], float]:
+    """The one training-chunk program: `call(state, size) -> (state, metrics)` and its compile seconds."""
+    if isinstance(experiment, HostExperiment):
+        return (lambda state, size: experiment.run_chunk(state, num_updates=size)), 0.0
+    if not schedule.padded:
+        fn = eqx.filter_vmap(functools.partial(experiment.train_chunk, num_updates=schedule.per_chunk))
+        call, seconds = compile_ahead(fn, rs, sharding=sharding)
+        return (lambda state, size: call(state)), seconds
+    padded = eqx.filter_vmap(lambda t: experiment.train_chunk(t[0], schedule.per_chunk, t[1]), in_axes=((eqx.if_array(0), None),))
+    with warnings.catch_warnings():  # the update count is donated with the state, but a scalar cannot be reused
+        warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
+        call, seconds = compile_ahead(padded, (rs, jnp.asarray(schedule.per_chunk, jnp.int32)), sharding=sharding)
+
+    def run_padded(state: Any, size: int) -> Any:
+        state, metrics = call((state, jnp.asarray(size, jnp.int32)))
+        return state, jax.tree.map(lambda m: m[:, :size], metrics)
+
+    return run_padded, seconds
+
+
 def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExperiment | None = None,
-        progress: bool | None = None) -> RunDir:
-    """Train `spec` and write its run directory. Returns the run directory."""
+        progress: bool | None = None, *, resume: bool = False, overwrite: bool = False) -> RunDir:
+    """Train `spec` and write its run directory. Returns the run directory.
+
+    An existing `out` is refused (`RunDirError`) unless `overwrite` (which replaces it) or
+    `resume` (which continues it from its last checkpoint, see `resume`). A run whose loss
+    terms or learner state stop being finite raises `Diverged`, with `status: diverged` in
+    its summary and its last finite checkpoint kept."""
     from marlspec.compile import compile as compile_spec
 
-    experiment = experiment or compile_spec(spec)
-    rundir = RunDir.create(spec, out)
+    if resume:
+        if out is None:
+            raise RunDirError("resume needs the run directory to continue")
+        rundir = RunDir.open(out)
+        if rundir.spec_text() != dump_spec(spec):
+            raise RunDirError(f"{rundir.path}: the spec differs from the run's own {rundir.path / 'spec.yaml'};"
+                              " resume continues a run with its own spec (drop the spec and --set)")
+        before = rundir.read_summary() or {}
+        if str(before.get("status", "")).startswith("diverged"):
+            raise RunDirError(f"{rundir.path} diverged ({before.get('diverged', {}).get('term', '?')}); resuming would"
+                              " diverge again: change the spec (e.g. a lower train.lr) and start a new run")
+        if before.get("status") == "completed":
+            return rundir
+    if experiment is None:
+        try:
+            experiment = compile_spec(spec)
+        except (ValueError, ImportError) as err:
+            if not resume:
+                raise
+            raise RunDirError(f"{rundir.path / 'spec.yaml'}: cannot build the experiment: {err}") from None
+    if resume and isinstance(experiment, HostExperiment):
+        raise RunDirError(f"{spec.env.kind} environments run on the host and their state cannot be saved, so this"
+                          " run cannot be resumed; start it again with --overwrite")
+    if not resume:
+        rundir = RunDir.create(spec, out, overwrite=overwrite)
     seeds = list(spec.train.seeds)
-    upc = spec.updates_per_chunk
-    total_updates = spec.train.num_updates
+    schedule = Schedule(spec)
+    total_updates = schedule.total
     spu = experiment.steps_per_update
-    bar = Progress(total_updates * spu, f"{spec.name} [{spec.algorithm.kind} on {spec.env.label}]",
-                   spec.log.progress if progress is None else progress)
     evaluator = make_evaluator(experiment)
     modes: list[Mode] = ["execution", "behaviour"] if experiment.algorithm.distinct_behaviour else ["execution"]
     evals: dict[int, list[dict[str, Any]]] = {s: [] for s in seeds}
@@ -190,8 +266,9 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
     wall0 = time.perf_counter()
     compile_seconds, train_seconds, updates_done, eval_index = 0.0, 0.0, 0, 0
     status = "completed"
+    diverged: Diverged | None = None
     rs: RunnerState | HostRunnerState | None = None
-    last_good: Any = None
+    checkpoint_steps: int | None = None  # env steps of the last checkpoint written
 
     def evaluate_and_log(learners: Any, chunk_metrics: dict[str, np.ndarray] | None) -> None:
         nonlocal eval_index
@@ -228,52 +305,103 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
                    float(np.mean([r["eval_return"] for r in records])),
                    None if win is None else float(np.mean([r["eval_win_rate"] for r in records])))
 
+    def checkpoint(state: Any) -> None:
+        """After an evaluation: marl_eval.json, then (every `log.checkpoint_every`-th evaluation,
+        and at the end) the checkpoint."""
+        nonlocal checkpoint_steps
+        rundir.write_marl_eval(spec, evals)
+        due = (eval_index - 1) % spec.log.checkpoint_every == 0 or updates_done == total_updates
+        if spec.log.checkpoint and due:
+            rundir.save_checkpoint(state, {
+                "env_steps": updates_done * spu, "updates": updates_done, "evaluations": eval_index, "seeds": seeds,
+                "train_seconds": train_seconds, "compile_seconds": compile_seconds,
+            })
+            checkpoint_steps = updates_done * spu
+
     sharding = DataParallel(experiment.devices) if getattr(experiment, "devices", 1) > 1 else None
+    start_steps = 0
+    if resume:
+        template = init_states(experiment, seeds)
+        if rundir.has_checkpoint():
+            rs = rundir.load_state(template)
+            updates_done = int(np.asarray(rs.updates).reshape(-1)[0])
+            meta = rundir.read_meta()
+            if meta.get("updates") == updates_done:  # wall-clock totals, for steps/s
+                train_seconds = float(meta.get("train_seconds") or 0.0)
+                compile_seconds = float(meta.get("compile_seconds") or 0.0)
+            eval_index = schedule.evaluations_through(updates_done)
+            history = rundir.truncate_metrics(updates_done * spu)
+            evals = rundir.read_marl_eval(spec, updates_done * spu)
+            checkpoint_steps = start_steps = updates_done * spu
+        else:  # stopped before its first checkpoint: start again (the same seeds give the same run)
+            rs = template
+            rundir.truncate_metrics(-1)
+    bar = Progress(total_updates * spu, f"{spec.name} [{spec.algorithm.kind} on {spec.env.label}]",
+                   spec.log.progress if progress is None else progress, start=start_steps)
     try:
-        rs = init_states(experiment, seeds)
-        if sharding is not None:
+        if rs is None or eval_index == 0:
+            rs = rs if rs is not None else init_states(experiment, seeds)
+            if sharding is not None:
+                rs = sharding.put(rs)
+            evaluate_and_log(rs.learner, None)
+            checkpoint(rs)
+        elif sharding is not None:
             rs = sharding.put(rs)
-        last_good = rs.learner
-        evaluate_and_log(rs.learner, None)
-        chunks = [upc] * (total_updates // upc) + ([total_updates % upc] if total_updates % upc else [])
-        compiled: dict[int, Callable[[Any], Any]] = {}
-        for size in chunks:
-            if size not in compiled:
-                if isinstance(experiment, HostExperiment):
-                    compiled[size] = functools.partial(experiment.run_chunk, num_updates=size)
-                else:
-                    fn = eqx.filter_vmap(functools.partial(experiment.train_chunk, num_updates=size))
-                    compiled[size], seconds = compile_ahead(fn, rs, sharding=sharding)
-                    compile_seconds += seconds
+        sizes = schedule.sizes_after(updates_done)
+        call = None
+        for size in sizes:
+            if call is None:
+                call, compile_seconds_now = _compile_chunk(experiment, schedule, rs, sharding)
+                compile_seconds += compile_seconds_now
             t0 = time.perf_counter()
-            rs, metrics = compiled[size](rs)
+            rs, metrics = call(rs, size)
             jax.block_until_ready(rs)
             train_seconds += time.perf_counter() - t0
-            updates_done += size
-            last_good = rs.learner
             metrics_np = jax.tree.map(np.asarray, metrics)
-            if not np.all(np.isfinite(metrics_np.get("policy_loss", np.zeros(1)))):
-                raise FloatingPointError(f"non-finite loss after {updates_done * spu} env steps")
+            diverged = first_nonfinite(metrics_np, seeds, updates_done, spu)
+            if diverged is not None:
+                raise diverged
+            metrics_np.pop(FINITE_METRIC, None)
+            updates_done += size
             evaluate_and_log(rs.learner, metrics_np)
-            if spec.log.checkpoint:
-                rundir.save_checkpoint(rs.learner, {"env_steps": updates_done * spu, "updates": updates_done, "seeds": seeds})
+            checkpoint(rs)
+    except Diverged as err:
+        status = "diverged"
+        err.run_dir = rundir.path  # type: ignore[attr-defined]
+        kept = (f"the last finite checkpoint (env step {checkpoint_steps:,}) is kept" if checkpoint_steps is not None
+                else "no checkpoint was written")
+        err.args = (f"{err.args[0]}; training stopped, {kept}; lower train.lr (or tighten the gradient clip)",)
+        raise
     except BaseException as err:  # keep what we have, then let the error through
         status = f"failed: {type(err).__name__}: {err}" if not isinstance(err, KeyboardInterrupt) else "interrupted"
-        if last_good is not None and spec.log.checkpoint:
-            try:
-                rundir.save_checkpoint(last_good, {"env_steps": updates_done * spu, "updates": updates_done, "seeds": seeds})
-            except Exception:  # noqa: BLE001 - the original error matters more
-                pass
+        with contextlib.suppress(AttributeError, TypeError):
+            err.run_dir = rundir.path  # type: ignore[attr-defined] # for the CLI's message
         raise
     finally:
         bar.close()
-        _finish(spec, rundir, history, evals, status, updates_done * spu, train_seconds, compile_seconds,
-                time.perf_counter() - wall0, len(seeds))
+        with contextlib.suppress(Exception) if status != "completed" else contextlib.nullcontext():
+            _finish(spec, rundir, history, evals, status, updates_done * spu, train_seconds, compile_seconds,
+                    time.perf_counter() - wall0, len(seeds), diverged)
     return rundir
 
 
+def resume(path: str | Path, progress: bool | None = None) -> RunDir:
+    """Continue the run in `path` from its last checkpoint, with its own spec. The finished
+    run is bit-identical (parameters, optimiser states, replay, environment states, RNG keys,
+    metrics apart from wall-clock fields) to one that was never interrupted."""
+    from marlspec.spec import SpecError, load_spec
+
+    rundir = RunDir.open(path)
+    try:
+        spec = load_spec(rundir.path / "spec.yaml")
+    except SpecError as err:
+        raise RunDirError(f"{rundir.path / 'spec.yaml'}: {err}") from None
+    return run(spec, rundir.path, progress=progress, resume=True)
+
+
 def _finish(spec: ExperimentSpec, rundir: RunDir, history: list[dict[str, Any]], evals: dict[int, list[dict[str, Any]]],
-            status: str, env_steps: int, train_seconds: float, compile_seconds: float, wall: float, n_seeds: int) -> None:
+            status: str, env_steps: int, train_seconds: float, compile_seconds: float, wall: float, n_seeds: int,
+            diverged: Diverged | None = None) -> None:
     by_seed: dict[int, list[dict[str, Any]]] = {}
     for r in history:
         by_seed.setdefault(r["seed"], []).append(r)
@@ -289,6 +417,8 @@ def _finish(spec: ExperimentSpec, rundir: RunDir, history: list[dict[str, Any]],
         "train_seconds": train_seconds, "compile_seconds": compile_seconds, "wall_seconds": wall,
         "eval_mode": "greedy" if spec.eval.greedy else "stochastic",
     }
+    if diverged is not None:
+        summary["diverged"] = diverged.describe()
     last = [rs[-1] for rs in by_seed.values()]
     if last and last[0].get("eval_win_rate") is not None:
         summary["final_win_rate"] = float(np.mean([r["eval_win_rate"] for r in last]))
@@ -302,17 +432,25 @@ def _finish(spec: ExperimentSpec, rundir: RunDir, history: list[dict[str, Any]],
 
 
 def evaluate_run(path: str | Path, episodes: int | None = None, mode: Mode = "execution") -> dict[str, Any]:
-    """Reload a run directory's checkpoint and evaluate it (for `marlspec eval`)."""
+    """Reload a run directory's checkpoint and evaluate it (for `marlspec eval`). A directory
+    that is not a run, a spec that no longer loads or builds, and a checkpoint that is
+    missing, empty, truncated or written for another spec raise `RunDirError` (one line)."""
     from marlspec.compile import compile as compile_spec
-    from marlspec.spec import load_spec
+    from marlspec.spec import SpecError, load_spec
 
-    rundir = RunDir(Path(path))
-    spec = load_spec(rundir.path / "spec.yaml")
-    if episodes is not None:
-        spec = spec.model_copy(update={"eval": spec.eval.model_copy(update={"episodes": episodes})})
-    if spec.train.devices != 1:  # evaluation needs no sharding, nor the devices the run trained on
-        spec = spec.model_copy(update={"train": spec.train.model_copy(update={"devices": 1})})
-    experiment = compile_spec(spec)
+    rundir = RunDir.open(path)
+    if not rundir.has_checkpoint():
+        raise RunDirError(f"{rundir.path}: no checkpoint.eqx here (log.checkpoint was false, or the run stopped"
+                          " before its first checkpoint)")
+    try:
+        spec = load_spec(rundir.path / "spec.yaml")
+        if episodes is not None:
+            spec = spec.model_copy(update={"eval": spec.eval.model_copy(update={"episodes": episodes})})
+        if spec.train.devices != 1:  # evaluation needs no sharding, nor the devices the run trained on
+            spec = spec.model_copy(update={"train": spec.train.model_copy(update={"devices": 1})})
+        experiment = compile_spec(spec)
+    except (SpecError, ValueError, ImportError) as err:
+        raise RunDirError(f"{rundir.path / 'spec.yaml'}: {err}") from None
     seeds = list(spec.train.seeds)
     template = init_states(experiment, seeds).learner
     learners = rundir.load_checkpoint(template)

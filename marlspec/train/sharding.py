@@ -61,7 +61,9 @@ class DataParallel:
         """Shardings matching `eqx.partition(rs, eqx.is_array)[0]`: the leaves under `actors`
         split on the env axis, every other array replicated."""
         def pick(path: tuple[Any, ...], _: Any) -> NamedSharding:
-            return self.by_env if getattr(path[0], "name", None) == "actors" else self.replicated
+            if path and isinstance(path[0], jax.tree_util.SequenceKey):  # (state, size) of a padded chunk
+                path = path[1:]
+            return self.by_env if path and getattr(path[0], "name", None) == "actors" else self.replicated
 
         return jax.tree_util.tree_map_with_path(pick, eqx.filter(rs, eqx.is_array))
 
