@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from marlspec.primitives.factorization import independent_sample, mask_logits
+from marlspec.primitives.factorization import gaussian_log_prob, independent_sample, mask_logits
 
 
 def gumbel_from_head(head: Float[Array, "*b"], c: float) -> Float[Array, "*b"]:
@@ -81,3 +81,18 @@ def gaussian_igc(
     mode are the individual means by construction. A diagonal covariance, as in the
     authors' code; the tabular reference also allows a full Cholesky factor."""
     return mean, jnp.exp(log_std_from_mixer)
+
+
+def gaussian_igc_sample(
+    key: PRNGKeyArray,
+    mean: Float[Array, "N D"],
+    log_std_from_mixer: Float[Array, "N D"],
+    greedy: bool = False,
+) -> tuple[Float[Array, "N D"], Float[Array, " N"]]:
+    """Sample the continuous IGC joint action (REFERENCE_FACTS): a ~ Normal(individual means,
+    diag(std from the mixer)^2), every agent and dimension with its own standard normal draw; the
+    mode (`greedy`) is the individual means. Returns the actions and each agent's log-probability
+    under the joint policy (summed over its action dimensions)."""
+    mu, std = gaussian_igc(mean, log_std_from_mixer)
+    actions = mu if greedy else mu + std * jax.random.normal(key, mu.shape)
+    return actions, gaussian_log_prob(mu, log_std_from_mixer, actions)

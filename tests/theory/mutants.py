@@ -69,12 +69,13 @@ class Outcome:
 
 @contextmanager
 def patched(target: str, replacement: Callable[..., Any]) -> Iterator[Callable[..., Any]]:
-    """Replace ``module:function`` everywhere it is bound in ``theory.*`` and ``tests.theory.*``."""
+    """Replace ``module:function`` in its module and wherever ``theory.*`` and ``tests.theory.*`` bound it."""
     mod_name, attr = target.split(":")
     original = getattr(importlib.import_module(mod_name), attr)
     hits: list[tuple[Any, str]] = []
     for name, mod in list(sys.modules.items()):
-        if mod is None or not (name == "theory" or name.startswith(("theory.", "tests.theory."))):
+        ours = name == mod_name or name == "theory" or name.startswith(("theory.", "tests.theory."))
+        if mod is None or not ours:
             continue
         for key, val in list(vars(mod).items()):
             if val is original:
@@ -269,6 +270,190 @@ def _one_sided_box(orig: Callable[..., Any]) -> Callable[..., Any]:
     return _box_kl_step
 
 
+# ---------------------------------------------------------------------------
+# Claims 4-6 (MACPF)
+# ---------------------------------------------------------------------------
+
+
+def _soft_marginal_at_alpha_i(orig: Callable[..., Any]) -> Callable[..., Any]:
+    from scipy.special import logsumexp
+
+    def conditional_soft_qs(q_jt: Any, alpha: float, alphas: Any, *, scale: bool = True) -> Any:
+        q = np.asarray(q_jt, dtype=np.float64)
+        n = q.ndim - 1
+        ws: list[Any] = [None] * (n + 1)
+        ws[n] = q
+        for i in range(n, 0, -1):  # BUG: agent i soft-marginalised at its own alpha_i, not at alpha
+            ws[i - 1] = alphas[i - 1] * logsumexp(ws[i] / alphas[i - 1], axis=-1)
+        qs, vs = [], []
+        for i in range(n):
+            qi = (alphas[i] / alpha) * ws[i + 1]
+            qs.append(qi)
+            vs.append(alphas[i] * logsumexp(qi / alphas[i], axis=-1))
+        return qs, vs
+
+    return conditional_soft_qs
+
+
+def _counterpart_matches_reward(orig: Callable[..., Any]) -> Callable[..., Any]:
+    from theory import macpf, tabular
+
+    def independent_counterpart(game: Any, dep_joint: Any) -> Any:
+        per_state, records = [], []
+        for s in range(game.n_states):  # BUG: E_ind[r] = E_dep[r] per state instead of E_ind[Q^dep] = V^dep
+            target = float(np.sum(dep_joint[s] * game.reward[s]))
+            m, rec = macpf.ivt_product_for_target(game.reward[s], target)
+            per_state.append(m)
+            records.append(rec)
+        margs = [np.stack([per_state[s][i] for s in range(game.n_states)]) for i in range(game.n_agents)]
+        return tabular.product_policy(margs), records
+
+    return independent_counterpart
+
+
+def _ivt_leg_reversed(orig: Callable[..., Any]) -> Callable[..., Any]:
+    def ivt_product_for_target(table: Any, target: float) -> Any:
+        margs, rec = orig(table, target)
+        leg, t = rec["leg"], rec["t"]
+        a_hi, a_lo = rec["a_max"], rec["a_min"]
+        m = np.zeros_like(margs[leg])
+        m[a_lo[leg]] += t  # BUG: the mixing weight applied to the wrong end of the leg
+        m[a_hi[leg]] += 1.0 - t
+        margs = [*margs[:leg], m, *margs[leg + 1 :]]
+        return margs, rec
+
+    return ivt_product_for_target
+
+
+# ---------------------------------------------------------------------------
+# Claims 7-8 (MIPI)
+# ---------------------------------------------------------------------------
+
+
+def _ba_variant(marginal: str = "rho", temperature: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Blahut-Arimoto (eqs. 12-13) with one bug: the marginal without rho-hat, or eq. 13 without 1/alpha."""
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        from scipy.special import logsumexp
+
+        from theory import mipi
+
+        def blahut_arimoto(q: Any, rho: Any, alpha: float, pi0: Any, n_iter: int, *, update_marginal: bool = True) -> Any:
+            pi = np.asarray(pi0, dtype=np.float64)
+            pols, margs, objs = [pi], [], [mipi.ba_objective(q, rho, pi, alpha)]
+            for _ in range(n_iter):
+                pibar = rho @ pi if marginal == "rho" else pi.mean(axis=0)  # BUG (marginal="mean")
+                margs.append(pibar)
+                with np.errstate(divide="ignore"):
+                    logits = np.log(pibar)[None, :] + (q / alpha if temperature else q)  # BUG (temperature=False)
+                pi = np.exp(logits - logsumexp(logits, axis=1, keepdims=True))
+                pols.append(pi)
+                objs.append(mipi.ba_objective(q, rho, pi, alpha))
+            return mipi.BAResult(policies=pols, marginals=margs, objectives=np.asarray(objs))
+
+        return blahut_arimoto
+
+    return make
+
+
+# ---------------------------------------------------------------------------
+# Claims 9-10 (AgentMixer)
+# ---------------------------------------------------------------------------
+
+
+def _spread_from_zero(orig: Callable[..., Any]) -> Callable[..., Any]:
+    from theory import agentmixer
+
+    def gumbel_spread(h_bound: float, c: float) -> float:  # BUG: g(H) - g(0), half of the head range
+        return float(agentmixer.gumbel_from_head(np.array(h_bound), c) - agentmixer.gumbel_from_head(np.array(0.0), c))
+
+    return gumbel_spread
+
+
+def _choice_probs_untruncated(orig: Callable[..., Any]) -> Callable[..., Any]:
+    def sampled_choice_probs(logits: Any, c: float = 1.0) -> Any:
+        return orig(logits, 1.0)  # BUG: the truncation of the noise at c is ignored (plain Gumbel-max)
+
+    return sampled_choice_probs
+
+
+def _gaussian_sampler(bug: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """The continuous IGC sampler with one bug (a JAX function, traced afresh by the test)."""
+
+    def make(orig: Callable[..., Any]) -> Callable[..., Any]:
+        import jax
+        import jax.numpy as jnp
+
+        from marlspec.primitives.factorization import gaussian_log_prob
+
+        def gaussian_igc_sample(key: Any, mean: Any, log_std: Any, greedy: bool = False) -> Any:
+            std = jnp.exp(log_std)
+            if bug == "mixer_moves_mean":  # the PM's output also shifts the mean
+                mean = mean + log_std
+            noise = jax.random.normal(key, mean.shape)
+            if bug == "uniform_noise":  # uniform instead of standard normal noise
+                noise = jax.random.uniform(key, mean.shape)
+            step = noise if bug == "std_not_applied" else std * noise
+            actions = mean if greedy else mean + step
+            return actions, gaussian_log_prob(mean, log_std, actions)
+
+        return gaussian_igc_sample
+
+    return make
+
+
+def _igc_check_always_passes(orig: Callable[..., Any]) -> Callable[..., Any]:
+    def train_agentmixer(*args: Any, **kwargs: Any) -> Any:
+        return dataclasses.replace(orig(*args, **kwargs), mode_agreement=True)  # BUG: IGC never checked
+
+    return train_agentmixer
+
+
+def _product_reads_agent0_obs(orig: Callable[..., Any]) -> Callable[..., Any]:
+    def product_from_individual(game: Any, policies: Any) -> Any:
+        n = game.n_agents
+        out = np.ones((game.n_states,) + (1,) * n)
+        for i, p in enumerate(policies):
+            per_state = np.asarray(p)[np.minimum(np.asarray(game.obs[0]), len(p) - 1)]  # BUG: agent 0's observation
+            shape = [game.n_states] + [1] * n
+            shape[i + 1] = per_state.shape[1]
+            out = out * per_state.reshape(shape)
+        return out
+
+    return product_from_individual
+
+
+# ---------------------------------------------------------------------------
+# Claims 11 and 13 (classics, IGO)
+# ---------------------------------------------------------------------------
+
+
+def _qmix_bad_elu(orig: Callable[..., Any]) -> Callable[..., Any]:
+    from theory import classics
+
+    def bad_elu(x: Any) -> Any:
+        return np.where(x > 0, x, -np.expm1(np.minimum(x, 0.0)))  # BUG: sign of the negative branch
+
+    def qmix(*args: Any, **kwargs: Any) -> Any:
+        saved = classics.ACTIVATIONS["elu"]
+        classics.ACTIVATIONS["elu"] = bad_elu
+        try:
+            return orig(*args, **kwargs)
+        finally:
+            classics.ACTIVATIONS["elu"] = saved
+
+    return qmix
+
+
+def _lse_without_temperature(orig: Callable[..., Any]) -> Callable[..., Any]:
+    from theory import tabular
+
+    def soft_optimal_value(payoff: Any, alpha: float) -> float:
+        return float(alpha * tabular.logsumexp(np.asarray(payoff, dtype=np.float64), axis=None))  # BUG: r, not r/alpha
+
+    return soft_optimal_value
+
+
 MUTANTS: tuple[Mutant, ...] = (
     Mutant("1", "eta_sign_flipped", "eq. 18 guider with exp(-eta Q)", "theory.magpo:guider_update",
            forced_args(eta=lambda e: -e),
@@ -296,6 +481,77 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("12", "one_sided_box", "the box clips mu/pi at delta but not at 1/delta",
            "theory.magpo:_box_kl_step", _one_sided_box,
            ("test_magpo::test_sum_game_delta_guider_keeps_value",)),
+    Mutant("4", "alpha_ratio_dropped", "eq. 6 weights without alpha_i/alpha (Q_i = W_i)",
+           "theory.macpf:conditional_soft_qs", with_kwargs(scale=False),
+           ("test_macpf::test_theorem1_cfspi_improves_monotonically_and_reaches_soft_optimum",)),
+    Mutant("4", "soft_marginal_at_alpha_i", "later agents soft-marginalised at their own alpha_i, not alpha",
+           "theory.macpf:conditional_soft_qs", _soft_marginal_at_alpha_i,
+           ("test_macpf::test_theorem1_cfspi_improves_monotonically_and_reaches_soft_optimum",)),
+    Mutant("4", "expected_not_soft", "earlier agents average Q_jt over the later agents (no log-sum-exp)",
+           "theory.macpf:conditional_soft_policy_iteration", with_kwargs(marginalise="expected"),
+           ("test_macpf::test_theorem1_cfspi_improves_monotonically_and_reaches_soft_optimum",)),
+    Mutant("5", "counterpart_matches_reward", "per state E_ind[r] = E_dep[r] instead of E_ind[Q^dep] = V^dep",
+           "theory.macpf:independent_counterpart", _counterpart_matches_reward,
+           ("test_macpf::test_theorem2b_multistate_as_written",)),
+    Mutant("5", "ivt_leg_reversed", "the intermediate-value leg mixed from the wrong end",
+           "theory.macpf:ivt_product_for_target", _ivt_leg_reversed,
+           ("test_macpf::test_theorem2a_matrix_game_ivt_construction", "test_macpf::test_theorem2b_multistate_as_written")),
+    Mutant("6", "alpha_ratio_dropped", "eq. 6 weights without alpha_i/alpha (Q_i = W_i)",
+           "theory.macpf:conditional_soft_qs", with_kwargs(scale=False),
+           ("test_macpf::test_eq6_at_the_soft_optimum_matches_exact_soft_policy_evaluation",
+            "test_macpf::test_eq6_conditional_factorisation_holds_for_any_joint_q")),
+    Mutant("6", "soft_marginal_at_alpha_i", "later agents soft-marginalised at their own alpha_i, not alpha",
+           "theory.macpf:conditional_soft_qs", _soft_marginal_at_alpha_i,
+           ("test_macpf::test_eq6_at_the_soft_optimum_matches_exact_soft_policy_evaluation",)),
+    Mutant("7", "mi_sign_flipped", "the MI term enters the improvement with the wrong sign (pibar^-1)",
+           "theory.mipi:mi_policy_iteration", with_kwargs(mi_sign=-1.0),
+           ("test_mipi::test_lemma2_theorem1_with_the_proofs_objective",)),
+    Mutant("7", "prior_dropped", "the improvement without the fixed marginal pibar_i (pi ∝ exp(w Q/alpha))",
+           "theory.mipi:mi_policy_iteration", with_kwargs(mi_sign=0.0),
+           ("test_mipi::test_lemma2_theorem1_with_the_proofs_objective",)),
+    Mutant("8", "frozen_marginal", "eq. 12 skipped after the first iteration (pibar stays pibar^0)",
+           "theory.mipi:blahut_arimoto", with_kwargs(update_marginal=False),
+           ("test_mipi::test_theorem2_ba_monotone_with_one_over_m_bound",)),
+    Mutant("8", "marginal_without_rho", "eq. 12 without rho-hat (pibar = plain mean over contexts)",
+           "theory.mipi:blahut_arimoto", _ba_variant(marginal="mean"),
+           ("test_mipi::test_theorem2_ba_monotone_with_one_over_m_bound",)),
+    Mutant("8", "temperature_dropped", "eq. 13 as pibar exp(Q), the 1/alpha dropped",
+           "theory.mipi:blahut_arimoto", _ba_variant(temperature=False),
+           ("test_mipi::test_theorem2_ba_monotone_with_one_over_m_bound",)),
+    Mutant("9", "spread_from_zero", "the head spread taken as g(H) - g(0) instead of g(H) - g(-H)",
+           "theory.agentmixer:gumbel_spread", _spread_from_zero,
+           ("test_agentmixer::test_igc_mode_holds_when_margin_exceeds_head_spread",)),
+    Mutant("9", "choice_probs_untruncated", "choice probabilities ignore the truncation at c (plain softmax)",
+           "theory.agentmixer:sampled_choice_probs", _choice_probs_untruncated,
+           ("test_agentmixer::test_igc_sampling_sense_marginal_mode",)),
+    Mutant("9", "mixer_moves_mean", "continuous IGC sampler: the mixer's output also shifts the mean",
+           "marlspec.primitives.igc:gaussian_igc_sample", _gaussian_sampler("mixer_moves_mean"),
+           ("test_primitives_vs_tabular::test_gaussian_igc_sampler_mean_is_the_individual_mean",)),
+    Mutant("9", "uniform_noise", "continuous IGC sampler: U(0, 1) noise instead of N(0, 1)",
+           "marlspec.primitives.igc:gaussian_igc_sample", _gaussian_sampler("uniform_noise"),
+           ("test_primitives_vs_tabular::test_gaussian_igc_sampler_mean_is_the_individual_mean",)),
+    Mutant("9", "std_not_applied", "continuous IGC sampler: the mixer's std is not applied",
+           "marlspec.primitives.igc:gaussian_igc_sample", _gaussian_sampler("std_not_applied"),
+           ("test_primitives_vs_tabular::test_gaussian_igc_sampler_mean_is_the_individual_mean",)),
+    Mutant("10", "igc_check_always_passes", "the IGC mode-agreement check always reports agreement",
+           "theory.agentmixer:train_agentmixer", _igc_check_always_passes,
+           ("test_agentmixer::test_theorem2_trained_product_is_an_exact_ce_under_its_premises",)),
+    Mutant("10", "product_reads_agent0_obs", "the executed product reads every agent's policy at agent 0's observation",
+           "theory.agentmixer:product_from_individual", _product_reads_agent0_obs,
+           ("test_agentmixer::test_theorem2_trained_product_is_an_exact_ce_under_its_premises",)),
+    Mutant("11", "qmix_abs_dropped", "QMIX without abs on the hypernetwork weights",
+           "theory.classics:qmix", with_kwargs(monotone=False),
+           ("test_classics::test_qmix_satisfies_igm_and_is_monotone",
+            "test_classics::test_no_monotone_mixer_represents_the_non_monotonic_game")),
+    Mutant("11", "elu_sign_error", "ELU's negative branch with the wrong sign (non-monotone)",
+           "theory.classics:qmix", _qmix_bad_elu,
+           ("test_classics::test_qmix_satisfies_igm_and_is_monotone",)),
+    Mutant("13", "m_projection_as_best_product", "the best product taken as the product of B's marginals",
+           "theory.classics:best_product_soft", with_kwargs(method="m_projection"),
+           ("test_classics::test_igo_best_product_is_worse_than_best_joint",)),
+    Mutant("13", "lse_without_temperature", "J* = alpha logsumexp(r) (the 1/alpha dropped inside)",
+           "theory.classics:soft_optimal_value", _lse_without_temperature,
+           ("test_classics::test_igo_best_product_is_worse_than_best_joint",)),
 )
 
 

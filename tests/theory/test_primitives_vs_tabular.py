@@ -466,26 +466,61 @@ def test_igc_sampler_mutation_flipped_gumbel_sign_is_caught():
     assert check_igc_sampler(logits, avail, 1.0, True, flip=True) is not None
 
 
-def check_gaussian_igc(mean, log_std, mean_shift: float = 0.0) -> str | None:
-    got_mean, got_std = igc.gaussian_igc(j32(mean), j32(log_std))
-    want_mean, want_cov, want_mode = am.gaussian_igc(mean, np.diag(np.exp(log_std)), mean_shift=mean_shift)
-    return (
-        mismatch(got_mean, want_mean, what="joint mean")
-        or mismatch(got_mean, want_mode, what="joint mode")
-        or mismatch(np.diag(np.asarray(got_std, np.float64) ** 2), want_cov, what="covariance")
-    )
+N_CONT, D_CONT = 3, 2
+"""Continuous IGC: agents and action dimensions."""
 
 
-@given(mean=int_table((3,), -8, 8, 0.25), log_std=int_table((3,), -4, 4, 0.25))
-def test_gaussian_igc_mean_is_the_individual_mean(mean, log_std):
-    msg = check_gaussian_igc(mean, log_std)
+def mixer_log_std(mean, w, b):
+    """A small stand-in for the Policy Modifier's std head: per action dimension the agents' means
+    are mixed across agents (an N x N map, as the PM's agent-mixing MLP does), shifted and squashed:
+    log std = tanh(W mean + b) in (-1, 1). So every agent's spread depends on all agents."""
+    return jnp.tanh(jnp.einsum("ij,jd->id", w, mean) + b)
+
+
+@partial(jax.jit, static_argnames=("sampler",))
+def _gaussian_igc_draws(key, mean, w, b, sampler):
+    """N_MC joint actions from `sampler` (the primitive `igc.gaussian_igc_sample`, looked up at call time so
+    that a patched-in mutant is traced afresh), their mean and variance, the greedy action, the
+    mixer's std and the first 8 samples' log-probabilities."""
+    log_std = mixer_log_std(mean, w, b)
+    acts, logp = jax.vmap(lambda k: sampler(k, mean, log_std))(jax.random.split(key, N_MC))
+    greedy, _ = sampler(key, mean, log_std, greedy=True)
+    return acts.mean(0), acts.var(0), greedy, jnp.exp(log_std), acts[:8], logp[:8]
+
+
+def check_gaussian_igc_sampler(mean, w, b) -> str | None:
+    """Continuous IGC on the real sampler. Over N_MC draws: the empirical mean of every agent's action
+    equals its individual mean (band 5 sigma/sqrt(n), sigma the mixer's std), the empirical variance
+    equals sigma^2 (band 5 sigma^2 sqrt(2/(n-1))), the greedy action (the mode) is the individual
+    mean exactly, and the log-probabilities are those of Normal(mean, sigma^2) (scipy, float64).
+    Each band leaves a coordinate with probability 5.7e-7 under the normal approximation; the key is fixed."""
+    from scipy.stats import norm
+
+    emp_mean, emp_var, greedy, std, first, logp = (
+        np.asarray(x, np.float64) for x in _gaussian_igc_draws(
+            jax.random.PRNGKey(0), f32(mean), f32(w), f32(b), sampler=igc.gaussian_igc_sample))
+    slack = 1e-5 * (1.0 + np.abs(mean))  # float32 rounding of the inputs and the running sums
+    band = MC_SIGMAS * std / np.sqrt(N_MC) + slack
+    if np.any(np.abs(emp_mean - mean) > band):
+        i = np.unravel_index(np.argmax(np.abs(emp_mean - mean) / band), mean.shape)
+        return f"empirical mean {emp_mean[i]:.5f} != individual mean {mean[i]:.5f} at {i} (band {band[i]:.5f})"
+    vband = MC_SIGMAS * std**2 * np.sqrt(2.0 / (N_MC - 1)) + 1e-5 * std**2
+    if np.any(np.abs(emp_var - std**2) > vband):
+        i = np.unravel_index(np.argmax(np.abs(emp_var - std**2) / vband), mean.shape)
+        return f"empirical variance {emp_var[i]:.5f} != mixer variance {std[i] ** 2:.5f} at {i}"
+    if np.any(greedy != f32(mean)):
+        return f"greedy action {greedy} != individual means {mean}"
+    want = norm.logpdf(first, loc=mean, scale=std).sum(-1)
+    return mismatch(logp, want, rtol=1e-5, atol=1e-4, what="log-probability")
+
+
+@given(mean=int_table((N_CONT, D_CONT), -8, 8, 0.25), w=int_table((N_CONT, N_CONT), -4, 4, 0.25),
+       b=int_table((N_CONT, D_CONT), -4, 4, 0.25))
+def test_gaussian_igc_sampler_mean_is_the_individual_mean(mean, w, b):
+    """THEOREMS claim 9, continuous: joint actions drawn by `igc.gaussian_igc_sample` with a spread
+    produced by a mixer of all agents' means have the individual means as their mean and mode."""
+    msg = check_gaussian_igc_sampler(mean, w, b)
     assert msg is None, msg
-
-
-def test_gaussian_igc_mutation_mean_shift_is_caught():
-    mean, log_std = np.array([0.5, -1.0, 0.0]), np.zeros(3)
-    assert check_gaussian_igc(mean, log_std) is None
-    assert check_gaussian_igc(mean, log_std, mean_shift=0.25) is not None
 
 
 # ===========================================================================
