@@ -206,12 +206,18 @@ def test_thm41_without_backtracking_detour_example() -> None:
 # ---------------------------------------------------------------------------
 
 
-@st.composite
-def lemma_cases(draw: st.DrawFn) -> tuple[T.Game, np.ndarray, list[int], list[int], str]:
+def _game_and_policy(draw: st.DrawFn) -> tuple[T.Game, np.ndarray]:
+    """A game (at most 48 reward entries, for the brute-force references) and a product, chain-rule
+    or arbitrary joint policy."""
     game = draw(tst.games(max_cells=48))
     kind = draw(st.sampled_from(["product", "chain", "joint"]))
     strat = {"product": tst.product_policies, "chain": tst.chain_policies, "joint": tst.joint_policies}
-    pi = draw(strat[kind](game))
+    return game, draw(strat[kind](game))
+
+
+@st.composite
+def lemma_cases(draw: st.DrawFn) -> tuple[T.Game, np.ndarray, list[int], list[int], str]:
+    game, pi = _game_and_policy(draw)
     perm = draw(st.permutations(range(game.n_agents)))
     k = draw(st.integers(0, game.n_agents - 1))
     m = draw(st.integers(1, game.n_agents - k))
@@ -252,10 +258,7 @@ def test_lemma1_advantage_decomposition(case: tuple) -> None:
 def subset_cases(draw: st.DrawFn) -> tuple[T.Game, np.ndarray, list[int], str]:
     """A game, a policy and a proper, non-empty, ordered subset of the agents (stratified: every
     example has one)."""
-    game = draw(tst.games(max_cells=48))
-    kind = draw(st.sampled_from(["product", "chain", "joint"]))
-    strat = {"product": tst.product_policies, "chain": tst.chain_policies, "joint": tst.joint_policies}
-    pi = draw(strat[kind](game))
+    game, pi = _game_and_policy(draw)
     perm = draw(st.permutations(range(game.n_agents)))
     k = draw(st.integers(1, game.n_agents - 1))
     others = draw(st.sampled_from(["marginal", "conditional"]))

@@ -20,9 +20,8 @@ import pytest
 from tests.theory.mutants import THEOREMS
 from theory import agentmixer as am
 from theory import classics as C
-from theory import macpf
+from theory import macpf, mipi
 from theory import magpo as M
-from theory import mipi
 from theory import tabular as T
 
 pytestmark = pytest.mark.theory
@@ -261,7 +260,9 @@ def claim13_table() -> list[str]:
         r = C.penalty_game(float(k))
         gaps = [C.soft_optimal_value(r, a) - C.best_product_soft(r, a)[1] for a in IGO_ALPHAS]
         rows.append(f"| k = {_n(k, 'd')} | " + " | ".join(f"{g:.6f}" for g in gaps) + " |")
-    return rows
+        if k == -100:
+            last = gaps[-1]
+    return [*rows, f"(k = −100 still loses {last:.1f} at α = 100)"]
 
 
 @passage
@@ -290,6 +291,30 @@ def primitives_fop_offset() -> list[str]:
     want = 2 * (math.log(math.e + 2) - 0.5 * math.log(math.e**2 + 2))
     assert abs((eq2 - fop) - want) < 1e-12
     return [f"eq. 2 is higher\n  by {eq2 - fop:.4f} on every joint action"]
+
+
+@passage
+def primitives_box_boundary() -> list[str]:
+    import jax.numpy as jnp
+
+    from marlspec.primitives import gpo
+
+    rng, delta, on, total = np.random.default_rng(0), 1.5, 0, 0
+    log_mu, log_pi = [], []
+    for _ in range(200):
+        game = T.random_game(rng, 3, 3, 2, 0.9)
+        margs = [T.softmax(rng.normal(size=(2, 3)), axis=-1) for _ in range(3)]
+        for j, c in enumerate(M.delta_guider(game, T.product_policy(margs), 1.0, delta)):
+            prior = np.broadcast_to(margs[j].reshape((2,) + (1,) * j + (3,)), c.shape)
+            edge = np.abs(np.abs(np.log(c) - np.log(prior)) - math.log(delta)) < 1e-9
+            on, total = on + int(edge.sum()), total + edge.size
+            log_mu.append(np.log(c)[edge])
+            log_pi.append(np.log(prior)[edge])
+    mask = gpo.guider_kl_mask(jnp.asarray(np.concatenate(log_mu), jnp.float32),
+                              jnp.asarray(np.concatenate(log_pi), jnp.float32), delta)
+    return [f"in 200 random 3-agent, 3-action, 2-state games (seed 0, η = 1, δ = 1.5) {on / total:.0%} of its\n"
+            f"  conditional ratios were exactly δ or 1/δ",
+            f"mask 1 is decided by rounding: {float(np.mean(np.asarray(mask))):.0%} did"]
 
 
 def expected_passages() -> dict[str, list[str]]:
