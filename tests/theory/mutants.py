@@ -570,9 +570,9 @@ def table(outcomes: list[Outcome], max_examples: int) -> str:
         "| claim | mutant | bug | property test | result | examples | first line of the failure |",
         "|---|---|---|---|---|---|---|",
     ]
-    for o in outcomes:
-        msg = o.message.replace("|", "\\|")
-        lines.append(f"| {o.mutant.claim} | `{o.mutant.name}` | {o.mutant.bug} | `{o.killer}` | {o.status} | "
+    for o in sorted(outcomes, key=lambda o: _claim_key(o.mutant.claim)):
+        msg, bug = (t.replace("|", "\\|") for t in (o.message, o.mutant.bug))
+        lines.append(f"| {o.mutant.claim} | `{o.mutant.name}` | {bug} | `{o.killer}` | {o.status} | "
                      f"{o.examples} | {msg} |")
     claims = sorted({o.mutant.claim for o in outcomes}, key=_claim_key)
     killed = {c: any(o.status == "killed" for o in outcomes if o.mutant.claim == c) for c in claims}

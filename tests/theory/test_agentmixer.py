@@ -418,6 +418,24 @@ def test_theorem2_counterexample_trained_heads_break_igc():
     assert ce_gap(game, res.product_mode)[0] >= game.payoff_range / 4
 
 
+#: Found by ``hypothesis.find`` (seeded; condition: trained product's epsilon above the uniform product's).
+THM2_WORSE_THAN_UNIFORM = BayesianMatrixGame(
+    reward=np.array([[[0.0, 0.0], [0.0, -0.25]], [[0.0, 0.25], [0.25, 0.0]]]),
+    rho=np.array([0.5, 0.5]),
+    obs=(np.zeros(2, dtype=np.int64), np.zeros(2, dtype=np.int64)),
+)
+
+
+def test_theorem2_trained_product_can_be_further_from_a_ce_than_uniform():
+    """Finding: training does not even guarantee a product closer to a CE than the uniform random
+    product. Two equally likely hidden states, agents observe nothing; after 250 steps the product
+    of the individual policies has a larger CE gap than the uniform product (values in THEOREMS.md)."""
+    game = THM2_WORSE_THAN_UNIFORM
+    res = train_agentmixer(game, steps=250)
+    uniform = product_from_individual(game, [np.full((1, 2), 0.5), np.full((1, 2), 0.5)])
+    assert ce_gap(game, res.product_soft)[0] > ce_gap(game, uniform)[0] + 1e-9
+
+
 def test_theorem2_frozen_heads_keep_igc_by_construction():
     """A construction check, not evidence for Theorem 2: with frozen heads (``g`` constant over
     actions) the joint's modes are the individual modes whatever training does; training the heads

@@ -225,6 +225,16 @@ def claim10_counterexample() -> list[str]:
             f"yet ε = {eps_soft:.3f} (stochastic product) and {eps_mode:.4f} (product of modes) with Δ = {game.payoff_range:g}"]
 
 
+@passage
+def claim10_worse_than_uniform() -> list[str]:
+    from tests.theory.test_agentmixer import THM2_WORSE_THAN_UNIFORM as game
+
+    res = am.train_agentmixer(game, steps=250)
+    uniform = am.product_from_individual(game, [np.full((1, 2), 0.5), np.full((1, 2), 0.5)])
+    eps, eps_u = am.ce_gap(game, res.product_soft)[0], am.ce_gap(game, uniform)[0]
+    return [f"the trained product has ε = {eps:.4f} against {eps_u:.4f} for the uniform product"]
+
+
 # ---------------------------------------------------------------------------
 # Claims 12 and 13
 # ---------------------------------------------------------------------------
