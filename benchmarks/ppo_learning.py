@@ -103,7 +103,8 @@ def report() -> None:
         + ", ".join(sorted({str(s) for r in records for s in r["seeds"]}))
         + ", trained in one vmapped program), run through the one runner; returns are greedy evaluation "
         "returns at the end of training. Regenerate with `nice -n 10 python benchmarks/ppo_learning.py run` "
-        "(trains; about 40 minutes on the shared 2-core CPU) or re-render this table from the recorded run "
+        f"(trains; the recorded runs took {sum(r['test_seconds'] for r in records) / 60:.0f} minutes of wall time on the shared "
+        "2-core CPU, other jobs running) or re-render this table from the recorded run "
         "summaries in `results/ppo_learning_runs/` with `python benchmarks/ppo_learning.py report`. "
         "Throughput is measured on a shared machine (other jobs running), so it is only roughly comparable "
         "across runs."

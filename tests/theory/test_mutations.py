@@ -14,7 +14,11 @@ import pytest
 
 from tests.theory.mutants import CI_EXAMPLES, MUTANTS, THEOREMS, patched, run_killer
 
-pytestmark = pytest.mark.theory
+pytestmark = [
+    pytest.mark.theory,
+    # beartype samples container items with `random` inside the strategies of the tests run here
+    pytest.mark.filterwarnings("ignore::hypothesis.errors.HypothesisDeprecationWarning"),
+]
 
 PAIRS = [(m, k) for m in MUTANTS for k in m.killers]
 

@@ -54,8 +54,9 @@ def parse(text: str) -> dict[str, dict[str, object]]:
 
 def table(stats: dict[str, dict[str, object]], source: str) -> str:
     lines = [
-        f"From `{source}`: the generate phase of every property test (`invalid` = examples rejected by "
-        "`assume` or by a strategy's filter; every counted, passing example asserted). Event percentages "
+        f"From `{source}`: the generate phase of every property test (`invalid` = draws rejected by "
+        "`assume`, by a strategy's filter, or for exceeding Hypothesis's data budget; every counted, passing "
+        "example asserted). Event percentages "
         "are over all generated examples, invalid ones included. Regenerate with "
         "`python -m tests.theory.thorough_summary LOG --write` (see its docstring).",
         "",
