@@ -7,6 +7,7 @@ import dataclasses
 from collections.abc import Callable
 from typing import Any, cast
 
+from marlspec.algorithms.agentmixer import AgentMixer, AgentMixerConfig
 from marlspec.algorithms.base import Algorithm
 from marlspec.algorithms.fop import FOP
 from marlspec.algorithms.happo import HAPPO
@@ -29,7 +30,7 @@ from marlspec.envs.smax import SMAX
 from marlspec.envs.wrappers import AgentIDs
 from marlspec.nn import TorsoFactory
 from marlspec.spec import ExperimentSpec
-from marlspec.spec.algorithms import CTDSSpec, MAGPOSpec, MATSpec, PPOFamilySpec
+from marlspec.spec.algorithms import AgentMixerSpec, CTDSSpec, MAGPOSpec, MATSpec, PPOFamilySpec
 from marlspec.spec.envs import (
     ConnectorSpec,
     CoordSumSpec,
@@ -140,6 +141,14 @@ def _happo(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorith
     return HAPPO(info=info, config=_ppo_config(spec), make_torso=torso)
 
 
+def _agentmixer(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorithm:
+    a = cast(AgentMixerSpec, spec.algorithm)  # ALGORITHMS routes only agentmixer here
+    fields = {f.name for f in dataclasses.fields(AgentMixerConfig)} - {"tau_anneal_steps"}
+    mix = AgentMixerConfig(**{k: getattr(a, k) for k in fields},
+                           tau_anneal_steps=a.tau_anneal_steps or spec.train.total_env_steps)
+    return AgentMixer(info=info, config=_ppo_config(spec), mix=mix, make_torso=torso)
+
+
 def _off_policy_config(spec: ExperimentSpec) -> OffPolicyConfig:
     """The off-policy family's config: every spec field that OffPolicyConfig knows."""
     fields = {f.name for f in dataclasses.fields(OffPolicyConfig)}
@@ -172,6 +181,7 @@ ALGORITHMS: dict[str, Callable[[ExperimentSpec, EnvInfo, TorsoFactory], Algorith
     "mat": _mat,
     "magpo": _magpo,
     "ctds": _magpo,
+    "agentmixer": _agentmixer,
 }
 """Algorithm builders by spec `kind`."""
 

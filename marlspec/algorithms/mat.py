@@ -35,7 +35,7 @@ import optax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from marlspec.algorithms.base import Algorithm, Mode, Trajectory
-from marlspec.algorithms.onpolicy import agent_advantages, minibatch_epochs, ppo_adam, take_envs
+from marlspec.algorithms.onpolicy import agent_advantages, gradient_epochs, ppo_adam, ppo_policy_terms, take_envs
 from marlspec.algorithms.ppo import PPOConfig, agent_inputs
 from marlspec.envs.base import EnvInfo, TimeStep
 from marlspec.nn import AutoregressivePolicy, RetentivePolicy
@@ -172,32 +172,21 @@ class MAT(Algorithm):
         c = self.config
         values, adv, targets = batch_advantages(c, state.policy, batch, batch.init_carry)
         mask = batch.agent_mask.astype(jnp.float32)
-        optimizer = self.optimizer()
 
-        def loss_fn(policy: JointPolicy, idx: Array, order: Array) -> tuple[Array, dict[str, Array]]:
+        def loss_fn(policy: JointPolicy, idx: Array, k_epoch: PRNGKeyArray) -> tuple[Array, dict[str, Array]]:
+            order = agent_order(c, k_epoch, self.info.num_agents)
             obs, st, actions, avail, first, old_logp, m, a, old_v, tgt = take_envs(
                 (batch.obs, batch.state, batch.actions, batch.avail_actions, batch.first, batch.extras["log_prob"],
                  mask, adv, values, targets), idx)
             memory = take_envs(batch.init_carry, idx, axis=0)
             logits, v = guider_logits_values(c, policy, memory, obs, st, actions, avail, first, order)
-            logp = fz.log_prob(logits, actions)
-            a = obj.normalize(a, m) if c.normalize_advantages else a
-            pg = obj.masked_mean(obj.ppo_clip(logp, old_logp, a, c.clip_eps), m)
-            ent = obj.masked_mean(fz.entropy(logits), m)
+            terms = ppo_policy_terms(fz.log_prob(logits, actions), old_logp, a, fz.entropy(logits), m, c.clip_eps,
+                                     c.normalize_advantages)
             vl = obj.masked_mean(obj.value_loss(v, old_v, tgt, c.value_clip_eps), m)
-            log_ratio = logp - old_logp
-            stats = {"policy_loss": pg, "value_loss": vl, "entropy": ent,
-                     "approx_kl": obj.masked_mean((jnp.exp(log_ratio) - 1) - log_ratio, m)}
-            return pg + c.vf_coef * vl - c.ent_coef * ent, stats
+            return terms["policy_loss"] + c.vf_coef * vl - c.ent_coef * terms["entropy"], {**terms, "value_loss": vl}
 
-        def step(st: MATState, idx: Array, k_epoch: PRNGKeyArray) -> tuple[MATState, dict[str, Array]]:
-            order = agent_order(c, k_epoch, self.info.num_agents)
-            grads, stats = eqx.filter_grad(loss_fn, has_aux=True)(st.policy, idx, order)
-            params = eqx.filter(st.policy, eqx.is_inexact_array)
-            updates, opt_state = optimizer.update(grads, st.opt_state, params)
-            return MATState(eqx.apply_updates(st.policy, updates), opt_state), stats
-
-        new_state, stats = minibatch_epochs(step, state, key, batch.reward.shape[1], c.epochs, c.num_minibatches)
-        metrics = {k: v.mean() for k, v in stats.items()}
+        policy, opt_state, metrics = gradient_epochs(loss_fn, state.policy, state.opt_state, self.optimizer(), key,
+                                                     batch.reward.shape[1], c.epochs, c.num_minibatches)
+        new_state = MATState(policy, opt_state)
         metrics["value_mean"] = obj.masked_mean(values, mask)
         return new_state, metrics

@@ -7,26 +7,41 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
+import equinox as eqx
 import jax
 import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from marlspec.nn import Net
+from marlspec.primitives import objectives as obj
 from marlspec.primitives.returns import gae
 
 C = TypeVar("C")
 
 
 def unroll_streams(
-    net: Net, h0: Float[Array, "E N H"], xs: Float[Array, "T E N d"], first: Bool[Array, "T E"]
+    net: Net, h0: Float[Array, "E N H"], xs: Float[Array, "T E N d"], first: Bool[Array, "T E"],
+    stacked: bool = False,
 ) -> tuple[Float[Array, "T E N H"], Float[Array, "T E N o"]]:
     """Replay `net` over a rollout, one (environment, agent) stream at a time, resetting the
-    hidden state where an episode starts. Returns the hidden states after each step and the outputs."""
-    per_stream = lambda h, x, f: net.unroll(h, x, f)
-    over_agents = jax.vmap(per_stream, in_axes=(0, 1, None), out_axes=1)
-    over_envs = jax.vmap(over_agents, in_axes=(0, 1, 1), out_axes=1)
-    return over_envs(h0, xs, first)
+    hidden state where an episode starts. Returns the hidden states after each step and the outputs.
+    `stacked`: `net` holds one network per agent (a leading agent axis on every array leaf)."""
+    if stacked:
+        over_agents = eqx.filter_vmap(lambda n, h, x, f: n.unroll(h, x, f), in_axes=(0, 0, 1, None), out_axes=1)
+        per_env = lambda h, x, f: over_agents(net, h, x, f)
+    else:
+        per_env = jax.vmap(lambda h, x, f: net.unroll(h, x, f), in_axes=(0, 1, None), out_axes=1)
+    return jax.vmap(per_env, in_axes=(0, 1, 1), out_axes=1)(h0, xs, first)
+
+
+def apply_agents(
+    net: Net, h: Float[Array, "N H"], xs: Float[Array, "N d"], reset: Bool[Array, " N"], stacked: bool = False
+) -> tuple[Float[Array, "N H"], Float[Array, "N o"]]:
+    """One step of every agent's network: shared parameters, or one network per agent (`stacked`)."""
+    if stacked:
+        return eqx.filter_vmap(lambda n, h1, x, r: n(h1, x, r))(net, h, xs, reset)
+    return jax.vmap(net)(h, xs, reset)
 
 
 def critic_values(
@@ -123,3 +138,40 @@ def minibatch_epochs(
 def take_envs(tree: Any, idx: Int[Array, " mb"], axis: int = 1) -> Any:
     """Select environments `idx` along `axis` of every array leaf (axis 1 for `[T, E, ...]`)."""
     return jax.tree.map(lambda x: jnp.take(x, idx, axis=axis), tree)
+
+
+def ppo_policy_terms(
+    log_prob: Float[Array, "*b"], old_log_prob: Float[Array, "*b"], advantages: Float[Array, "*b"],
+    entropy: Float[Array, "*b"], mask: Float[Array, "*b"], clip_eps: float, normalize_advantages: bool,
+) -> dict[str, Float[Array, ""]]:
+    """The policy part of one PPO minibatch loss, written once for the PPO family: the clipped
+    surrogate (`objectives.ppo_clip`) on advantages normalised over the minibatch, the entropy,
+    and the usual diagnostics (approximate KL, clip fraction), each a masked mean. The batch
+    axes are whatever the caller's ratio is over: per agent-step (MAPPO) or per joint step."""
+    a = obj.normalize(advantages, mask) if normalize_advantages else advantages
+    log_ratio = log_prob - old_log_prob
+    return {
+        "policy_loss": obj.masked_mean(obj.ppo_clip(log_prob, old_log_prob, a, clip_eps), mask),
+        "entropy": obj.masked_mean(entropy, mask),
+        "approx_kl": obj.masked_mean((jnp.exp(log_ratio) - 1) - log_ratio, mask),
+        "clip_fraction": obj.masked_mean((jnp.abs(jnp.exp(log_ratio) - 1) > clip_eps).astype(jnp.float32), mask),
+    }
+
+
+def gradient_epochs(
+    loss_fn: Callable[[Any, Int[Array, " mb"], PRNGKeyArray], tuple[Array, dict[str, Array]]],
+    params: Any, opt_state: optax.OptState, optimizer: optax.GradientTransformation,
+    key: PRNGKeyArray, num_envs: int, epochs: int, num_minibatches: int,
+) -> tuple[Any, optax.OptState, dict[str, Array]]:
+    """`epochs x num_minibatches` gradient steps (`minibatch_epochs`) of one optimiser on
+    `loss_fn(params, env_indices, epoch_key) -> (loss, stats)`. Returns the new parameters,
+    the optimiser state and the mean of every statistic."""
+
+    def step(carry: tuple[Any, optax.OptState], idx: Array, k: PRNGKeyArray) -> tuple[tuple[Any, optax.OptState], dict[str, Array]]:
+        p, opt = carry
+        grads, stats = eqx.filter_grad(loss_fn, has_aux=True)(p, idx, k)
+        updates, opt = optimizer.update(grads, opt, eqx.filter(p, eqx.is_inexact_array))
+        return (eqx.apply_updates(p, updates), opt), stats
+
+    (params, opt_state), stats = minibatch_epochs(step, (params, opt_state), key, num_envs, epochs, num_minibatches)
+    return params, opt_state, {k: v.mean() for k, v in stats.items()}

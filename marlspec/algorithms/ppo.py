@@ -22,7 +22,14 @@ import optax
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from marlspec.algorithms.base import Algorithm, Mode, Trajectory
-from marlspec.algorithms.onpolicy import agent_advantages, critic_values, minibatch_epochs, ppo_adam, unroll_streams
+from marlspec.algorithms.onpolicy import (
+    agent_advantages,
+    critic_values,
+    gradient_epochs,
+    ppo_adam,
+    ppo_policy_terms,
+    unroll_streams,
+)
 from marlspec.envs.base import EnvInfo, TimeStep
 from marlspec.nn import Net, TorsoFactory
 from marlspec.primitives import factorization as fz
@@ -143,9 +150,8 @@ class PPO(Algorithm):
         )
         mask = batch.agent_mask.astype(jnp.float32)
         num_envs = batch.reward.shape[1]
-        optimizer = self.optimizer()
 
-        def loss_fn(nets: tuple[Net, Net, Array], idx: Array) -> tuple[Array, dict[str, Array]]:
+        def loss_fn(nets: tuple[Net, Net, Array], idx: Array, _: PRNGKeyArray) -> tuple[Array, dict[str, Array]]:
             actor, critic, log_std = nets
             take = lambda x: jnp.take(x, idx, axis=1)
             h_actor, h_critic = (jnp.take(h, idx, axis=0) for h in batch.init_carry)
@@ -153,31 +159,16 @@ class PPO(Algorithm):
             _, out = self._unroll(actor, h_actor, self.actor_inputs(take(batch.obs)), first)
             dist = self.policy(log_std, out, take(batch.avail_actions))
             logp, entropies = self.log_prob_entropy(dist, take(batch.actions))
-            a = take(adv)
-            a = obj.normalize(a, m) if c.normalize_advantages else a
-            old_logp = take(batch.extras["log_prob"])
-            pg = obj.masked_mean(obj.ppo_clip(logp, old_logp, a, c.clip_eps), m)
-            ent = obj.masked_mean(entropies, m)
+            terms = ppo_policy_terms(logp, take(batch.extras["log_prob"]), take(adv), entropies, m, c.clip_eps,
+                                     c.normalize_advantages)
             _, v = self._unroll(critic, h_critic, self.critic_inputs(take(batch.obs), take(batch.state)), first)
             vl = obj.masked_mean(obj.value_loss(v[..., 0], take(values), take(targets), c.value_clip_eps), m)
-            total = pg + c.vf_coef * vl - c.ent_coef * ent
-            log_ratio = logp - old_logp
-            stats = {
-                "policy_loss": pg, "value_loss": vl, "entropy": ent,
-                "approx_kl": obj.masked_mean((jnp.exp(log_ratio) - 1) - log_ratio, m),
-                "clip_fraction": obj.masked_mean((jnp.abs(jnp.exp(log_ratio) - 1) > c.clip_eps).astype(jnp.float32), m),
-            }
-            return total, stats
+            total = terms["policy_loss"] + c.vf_coef * vl - c.ent_coef * terms["entropy"]
+            return total, {**terms, "value_loss": vl}
 
-        def minibatch(carry: tuple[PPOState], idx: Array, _: PRNGKeyArray) -> tuple[tuple[PPOState], dict[str, Array]]:
-            (st,) = carry
-            nets = (st.actor, st.critic, st.log_std)
-            grads, stats = eqx.filter_grad(loss_fn, has_aux=True)(nets, idx)
-            updates, opt_state = optimizer.update(grads, st.opt_state, eqx.filter(nets, eqx.is_inexact_array))
-            actor, critic, log_std = eqx.apply_updates(nets, updates)
-            return (PPOState(actor, critic, opt_state, log_std),), stats
-
-        (new_state,), stats = minibatch_epochs(minibatch, (state,), key, num_envs, c.epochs, c.num_minibatches)
-        metrics = {k: v.mean() for k, v in stats.items()}
+        nets = (state.actor, state.critic, state.log_std)
+        (actor, critic, log_std), opt_state, metrics = gradient_epochs(
+            loss_fn, nets, state.opt_state, self.optimizer(), key, num_envs, c.epochs, c.num_minibatches)
+        new_state = PPOState(actor, critic, opt_state, log_std)
         metrics["value_mean"] = obj.masked_mean(values, mask)
         return new_state, metrics

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from marlspec.primitives.factorization import gaussian_log_prob, independent_sample, mask_logits
+from marlspec.primitives.factorization import independent_sample, mask_logits
 
 
 def gumbel_from_head(head: Float[Array, "*b"], c: float) -> Float[Array, "*b"]:
@@ -83,16 +83,54 @@ def gaussian_igc(
     return mean, jnp.exp(log_std_from_mixer)
 
 
-def gaussian_igc_sample(
-    key: PRNGKeyArray,
-    mean: Float[Array, "N D"],
-    log_std_from_mixer: Float[Array, "N D"],
-    greedy: bool = False,
-) -> tuple[Float[Array, "N D"], Float[Array, " N"]]:
-    """Sample the continuous IGC joint action (REFERENCE_FACTS): a ~ Normal(individual means,
-    diag(std from the mixer)^2), every agent and dimension with its own standard normal draw; the
-    mode (`greedy`) is the individual means. Returns the actions and each agent's log-probability
-    under the joint policy (summed over its action dimensions)."""
-    mu, std = gaussian_igc(mean, log_std_from_mixer)
-    actions = mu if greedy else mu + std * jax.random.normal(key, mu.shape)
-    return actions, gaussian_log_prob(mu, log_std_from_mixer, actions)
+def igc_scale(individual_log_std: Float[Array, "*b D"], head: Float[Array, "*b D"]) -> Float[Array, "*b D"]:
+    """Continuous IGC's spread: the joint policy's log-std is the individual policy's log-std
+    plus log(2 sigmoid(h)), so the modifier's head scales each agent's spread by a factor in
+    (0, 2) and a zero head leaves it unchanged. The joint mean stays the individual mean.
+
+    The authors' code (REFERENCE_FACTS) sets the joint std to 0.5 sigmoid(h) outright; we keep
+    the individual std in the product so that it is trained through the joint policy and can
+    be used for stochastic decentralized execution."""
+    return individual_log_std + math.log(2.0) + jax.nn.log_sigmoid(head)
+
+
+def _whitened(diag_std: Float[Array, " n"], factor: Float[Array, "n r"]) -> tuple[Array, Array]:
+    """W = D^{-1/2} V and the Cholesky factor L of I + W^T W (the r x r capacitance matrix)."""
+    w = factor / diag_std[:, None]
+    capacitance = jnp.eye(factor.shape[1], dtype=factor.dtype) + w.T @ w
+    return w, jnp.linalg.cholesky(capacitance)
+
+
+def lowrank_gaussian_log_prob(
+    x: Float[Array, " n"], mean: Float[Array, " n"], diag_std: Float[Array, " n"], factor: Float[Array, "n r"]
+) -> Float[Array, ""]:
+    """log N(x; mean, diag(diag_std)^2 + V V^T), the correlated form of continuous IGC over the
+    concatenated actions of all agents. By the Woodbury identity and the matrix determinant
+    lemma, with W = D^{-1/2} V and C = I + W^T W = L L^T (r x r):
+
+        (x - m)^T S^-1 (x - m) = |z|^2 - |L^-1 W^T z|^2,  z = D^{-1/2}(x - m),
+        log det S = 2 sum log diag L + 2 sum log diag_std.
+    """
+    w, chol = _whitened(diag_std, factor)
+    z = (x - mean) / diag_std
+    y = jax.scipy.linalg.solve_triangular(chol, w.T @ z, lower=True)
+    log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol))) + 2.0 * jnp.sum(jnp.log(diag_std))
+    return -0.5 * (z @ z - y @ y + log_det + x.shape[0] * math.log(2.0 * math.pi))
+
+
+def lowrank_gaussian_entropy(diag_std: Float[Array, " n"], factor: Float[Array, "n r"]) -> Float[Array, ""]:
+    """Entropy of N(., diag(diag_std)^2 + V V^T): (n (1 + log 2 pi) + log det S) / 2."""
+    _, chol = _whitened(diag_std, factor)
+    log_det = 2.0 * jnp.sum(jnp.log(jnp.diagonal(chol))) + 2.0 * jnp.sum(jnp.log(diag_std))
+    return 0.5 * (diag_std.shape[0] * (1.0 + math.log(2.0 * math.pi)) + log_det)
+
+
+def lowrank_gaussian_sample(
+    key: PRNGKeyArray, mean: Float[Array, " n"], diag_std: Float[Array, " n"], factor: Float[Array, "n r"]
+) -> Float[Array, " n"]:
+    """x = mean + diag_std * e1 + V e2 with e1 ~ N(0, I_n), e2 ~ N(0, I_r): a draw from
+    N(mean, diag(diag_std)^2 + V V^T). Its mean is `mean`, the individual means under IGC."""
+    k1, k2 = jax.random.split(key)
+    e1 = jax.random.normal(k1, mean.shape, mean.dtype)
+    e2 = jax.random.normal(k2, factor.shape[1:], mean.dtype)
+    return mean + diag_std * e1 + factor @ e2

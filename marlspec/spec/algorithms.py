@@ -267,8 +267,100 @@ class CTDSSpec(JointPolicyFamilySpec):
     """Distillation loss direction, as for MAGPO."""
 
 
+class AgentMixerSpec(PPOFamilySpec):
+    """AgentMixer (paper 000): a Policy Modifier mixes the individual policies into a correlated
+    joint policy that sees the global state, and Individual-Global-Consistency (IGC) keeps the
+    joint policy's modes equal to the individual ones. PPO trains the joint policy (joint ratio
+    and joint entropy; centralized critic on the state, as MAPPO); the actors and the modifier
+    take one backward pass, each with its own learning rate. Behaviour = the joint policy;
+    execution = the individual policies. Discrete and continuous actions."""
+
+    centralized_critic: ClassVar[bool] = True
+    discrete_only: ClassVar[frozenset[str]] = frozenset({"tau_start", "tau_end", "tau_anneal_steps", "gumbel_c"})
+    """Fields only discrete IGC reads (`ExperimentSpec` rejects them on continuous environments)."""
+    continuous_only: ClassVar[frozenset[str]] = frozenset({"covariance", "rank"})
+    """Fields only continuous IGC reads (rejected on discrete environments)."""
+    kind: Literal["agentmixer"] = "agentmixer"
+    mixer: bool = True
+    """Use the Policy Modifier. False is the ablation without it: the joint policy is the product
+    of the individual policies (with `ratio: per_agent` this is exactly MAPPO)."""
+    igc: bool = True
+    """Individual-Global-Consistency. False is the paper's ablation: the joint policy is the
+    modifier's own output (logits, or means, from the full state) and the individual policies
+    learn only by imitating it (forward KL, weight `imitation_coef`)."""
+    ratio: Literal["joint", "per_agent"] = "joint"
+    """PPO importance ratio: `joint`, the product over agents (single-agent PPO on the joint
+    policy, as the paper and the authors' code do), or `per_agent`, MAPPO's per-agent ratios."""
+    width: int = Field(64, ge=2, le=1024)
+    """Feature width of the Policy Modifier (each per-agent input is encoded to this width)."""
+    agent_hidden: int = Field(32, ge=1, le=4096)
+    """Hidden width of the agent-mixing MLP (N -> agent_hidden -> N)."""
+    channel_hidden: int = Field(256, ge=1, le=8192)
+    """Hidden width of the channel-mixing MLP (width -> channel_hidden -> width)."""
+    blocks: int = Field(1, ge=1, le=8)
+    """Agent-mixing + channel-mixing blocks."""
+    mixer_lr: float = Field(5e-4, gt=0.0, le=1.0)
+    """Learning rate of the Policy Modifier's Adam (the actors and critic use train.lr)."""
+    tau_start: float = Field(1.0, gt=0.0, le=100.0)
+    """Discrete IGC: temperature of the joint logits (individual logits + g) / tau at the start."""
+    tau_end: float = Field(0.05, gt=0.0, le=100.0)
+    """Discrete IGC: temperature after annealing (linear in environment steps)."""
+    tau_anneal_steps: int | None = Field(None, ge=1, le=10**12)
+    """Discrete IGC: environment steps over which tau falls from tau_start to tau_end; null
+    anneals over the whole run (train.total_env_steps)."""
+    gumbel_c: float = Field(1.0, gt=0.0, le=1.0)
+    """Discrete IGC: the constant c of u = c sigmoid(h), g = -log(-log u); c < 1 caps g."""
+    head_noise: float = Field(0.15, ge=0.0, le=10.0)
+    """Standard deviation of the Gaussian noise added to the modifier's head before IGC (the
+    authors' head is a diagonal Gaussian; its std receives no gradient there and stays at about
+    sigmoid(1) * 0.2 = 0.15). The noise drawn while acting is stored and reused by the update."""
+    covariance: Literal["diagonal", "lowrank"] = "diagonal"
+    """Continuous IGC: `diagonal` spreads (the authors' code) or `lowrank`, a joint Gaussian
+    over all agents' action dimensions with covariance diag + V V^T whose factor V comes from
+    the modifier, so the agents' exploration is correlated."""
+    rank: int = Field(2, ge=1, le=64)
+    """Continuous IGC with `covariance: lowrank`: the rank of V."""
+    imitation_coef: float = Field(1.0, ge=0.0, le=1e6)
+    """With `igc: false` only: weight of the individual policies' KL to the joint policy."""
+    share_parameters: bool = True
+    """One actor shared by all agents (with agent ids), or one actor per agent (heterogeneous
+    agents: stacked parameters, vmapped over agents)."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> AgentMixerSpec:
+        set_here = self.model_fields_set
+        if self.tau_end > self.tau_start:
+            fail("algorithm.tau_end", f"tau must fall while annealing: tau_end = {self.tau_end} exceeds tau_start ="
+                 f" {self.tau_start}; set tau_end <= tau_start (the paper anneals 1.0 -> 0.05)", self.tau_end)
+        if not self.mixer:
+            if not self.igc:
+                fail("algorithm.igc", "igc: false needs the Policy Modifier (the joint policy is its output);"
+                     " set mixer: true, or drop igc: false", self.igc)
+            stray = sorted(set_here & MIXER_FIELDS)
+            if stray:
+                fail(f"algorithm.{stray[0]}", f"{stray[0]} configures the Policy Modifier, which mixer: false"
+                     " turns off; remove it or set mixer: true")
+        if self.covariance == "lowrank" and self.ratio == "per_agent":
+            fail("algorithm.ratio", "a low-rank joint Gaussian does not factor over agents, so it has no per-agent"
+                 " ratios; use ratio: joint, or covariance: diagonal", self.ratio)
+        if not self.igc and self.covariance == "lowrank":
+            fail("algorithm.covariance", "the imitation loss of igc: false needs per-agent factors; use"
+                 " covariance: diagonal with igc: false", self.covariance)
+        if "rank" in set_here and self.covariance != "lowrank":
+            fail("algorithm.rank", "rank is read only with covariance: lowrank; remove it or set covariance: lowrank")
+        if "imitation_coef" in set_here and self.igc:
+            fail("algorithm.imitation_coef", "imitation_coef is read only with igc: false (with IGC the individual"
+                 " policies are trained through the joint policy); remove it")
+        return self
+
+
+MIXER_FIELDS = frozenset({"width", "agent_hidden", "channel_hidden", "blocks", "mixer_lr", "head_noise"}) | (
+    AgentMixerSpec.discrete_only | AgentMixerSpec.continuous_only)
+"""AgentMixer fields that configure the Policy Modifier (rejected with `mixer: false`)."""
+
+
 AlgorithmSpec = Annotated[
     IPPOSpec | MAPPOSpec | VDNSpec | QMIXSpec | FOPSpec | MACPFSpec | MACPFControlSpec
-    | HAPPOSpec | MATSpec | MAGPOSpec | CTDSSpec, Field(discriminator="kind")
+    | HAPPOSpec | MATSpec | MAGPOSpec | CTDSSpec | AgentMixerSpec, Field(discriminator="kind")
 ]
 """Every algorithm kind, chosen by the `kind` field."""

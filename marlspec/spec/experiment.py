@@ -101,6 +101,12 @@ class ExperimentSpec(Spec):
                 f"{algo.kind} needs discrete actions; env {env.label} is continuous"
                 " (choose an algorithm that supports continuous actions)",
             )
+        wrong_kind = "discrete_only" if env.action_type == "continuous" else "continuous_only"
+        stray = sorted(set(getattr(algo, wrong_kind, ())) & algo.model_fields_set)
+        if stray:
+            needs = "discrete" if wrong_kind == "discrete_only" else "continuous"
+            fail(f"algorithm.{stray[0]}", f"{stray[0]} applies only to {needs} actions; env {env.label} is"
+                 f" {env.action_type}, so remove it")
         minibatches = getattr(algo, "num_minibatches", None)
         if minibatches is not None and train.num_envs % minibatches:
             fail(

@@ -1,0 +1,192 @@
+"""AgentMixer against MAPPO, HAPPO and MAT on the paper's benchmarks, at a CPU budget.
+
+    python benchmarks/agentmixer_table.py run --task pp-1 --steps 500000        # all algorithms, P = -1
+    python benchmarks/agentmixer_table.py run --task pp-1 --algorithms agentmixer \\
+        --tag agentmixer_noigc --set algorithm.igc=false                         # the ablation without IGC
+    python benchmarks/agentmixer_table.py run --task ant_4x2 --algorithms agentmixer mappo --seeds 0 1 2
+    python benchmarks/agentmixer_table.py report                                 # results/agentmixer.{json,md,png}
+
+Tasks: predator-prey with the miscoordination penalty P in {0, -0.5, -1, -1.5} (`pp0`, `pp-0.5`,
+`pp-1`, `pp-1.5`; spec `specs/agentmixer/predator_prey.yaml`) and MA-MuJoCo `ant_4x2` (spec
+`specs/agentmixer/mabrax_ant_4x2.yaml`). Every algorithm of a task runs the same spec with only
+the `algorithm` section changed (each algorithm's defaults; the same network, budget, batch and
+learning rate), all seeds vmapped in one compiled program by the one runner
+(`marlspec.train.runner.run`). Run directories go to results/agentmixer_runs/<task>/<tag>/;
+`report` reads whatever is there.
+
+Reported per configuration: the final evaluation (greedy, 32 episodes per seed) of the execution
+policy (the individual policies) and, where it differs, of the behaviour policy (AgentMixer's
+joint policy), as the mean over seeds with a 95% percentile-bootstrap CI; the execution-behaviour
+gap, which IGC promises to keep small; and learning curves of both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import RESULTS, write  # noqa: E402
+from benchmarks.coordsum_table import _plot_curves, load, stats  # noqa: E402
+
+RUNS = RESULTS / "agentmixer_runs"
+ALGORITHMS = ("agentmixer", "mappo", "happo", "mat")
+PENALTIES = {"pp0": 0.0, "pp-0.5": -0.5, "pp-1": -1.0, "pp-1.5": -1.5}
+TASKS = (*PENALTIES, "ant_4x2")
+
+
+def spec_text(task: str, algorithm: str, steps: int, seeds: list[int]) -> str:
+    """The YAML of one configuration: the task's AgentMixer spec with `algorithm.kind` switched
+    (and AgentMixer's own fields dropped for the other kinds)."""
+    name = "predator_prey" if task in PENALTIES else f"mabrax_{task}"
+    base = yaml.safe_load((ROOT / "specs" / "agentmixer" / f"{name}.yaml").read_text())
+    keep = {"ent_coef"} if algorithm != "agentmixer" else set(base["algorithm"])
+    base["algorithm"] = {"kind": algorithm, **{k: v for k, v in base["algorithm"].items() if k in keep and k != "kind"}}
+    if task in PENALTIES:
+        base["env"]["penalty"] = PENALTIES[task]
+    base["name"] = f"{algorithm}_{task}"
+    base["train"]["total_env_steps"] = steps
+    base["train"]["seeds"] = seeds
+    base["log"] = {"progress": False, "checkpoint": False, "plot": False}
+    return yaml.safe_dump(base, sort_keys=False)
+
+
+def run(args: argparse.Namespace) -> None:
+    import marlspec.train.runner as runner
+    from marlspec.spec import parse_spec
+
+    runner.enable_compilation_cache()
+    for algorithm in args.algorithms:
+        tag = args.tag or algorithm
+        out = RUNS / args.task / tag
+        if (out / "summary.json").exists() and not args.force:
+            print(f"skip {args.task}/{tag}: done ({out})")
+            continue
+        spec = parse_spec(spec_text(args.task, algorithm, args.steps, args.seeds), f"<agentmixer {args.task} {tag}>",
+                          args.set)
+        if out.exists():
+            shutil.rmtree(out)
+        t0 = time.time()
+        runner.run(spec, out, progress=False)
+        summary = json.loads((out / "summary.json").read_text())
+        summary["tag"], summary["overrides"] = tag, args.set
+        (out / "summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+        print(f"{args.task}/{tag}: final {summary['final_return']:.2f} in {time.time() - t0:.0f}s "
+              f"({summary['sps']:,.0f} steps/s over {len(args.seeds)} seeds)", flush=True)
+
+
+def random_return(task: str, episodes: int = 256) -> float:
+    """Mean return of uniformly random legal actions on the task's environment."""
+    import jax
+    import jax.numpy as jnp
+
+    from marlspec.compile import make_env
+    from marlspec.envs.base import random_actions
+    from marlspec.spec import parse_spec
+
+    env = make_env(parse_spec(spec_text(task, "mappo", 10**6, [0]), f"<{task}>").env)
+
+    @jax.jit
+    def play(key: jax.Array) -> jax.Array:
+        k_reset, k_run = jax.random.split(key)
+        state, ts = jax.vmap(env.reset)(jax.random.split(k_reset, episodes))
+
+        def step(c: Any, k: jax.Array) -> tuple[Any, None]:
+            state, ts, alive, ret = c
+            k1, k2 = jax.random.split(k)
+            acts = jax.vmap(random_actions, in_axes=(0, None, 0))(jax.random.split(k1, episodes), env.info,
+                                                                   ts.avail_actions)
+            state, ts = jax.vmap(env.step)(jax.random.split(k2, episodes), state, acts)
+            return (state, ts, alive & ~ts.done, ret + jnp.where(alive, ts.reward, 0.0)), None
+
+        init = (state, ts, jnp.ones((episodes,), bool), jnp.zeros((episodes,)))
+        return jax.lax.scan(step, init, jax.random.split(k_run, env.info.max_steps))[0][3].mean()
+
+    return float(play(jax.random.PRNGKey(0)))
+
+
+def _ci(s: dict[str, Any]) -> str:
+    return f"{s['mean']:.2f} [{s['ci95'][0]:.2f}, {s['ci95'][1]:.2f}]"
+
+
+def report(args: argparse.Namespace) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    results: dict[str, Any] = {}
+    rows = []
+    for task in TASKS:
+        task_dir = RUNS / task
+        configs = {p.name: load(p) for p in sorted(task_dir.glob("*")) if (p / "summary.json").exists()}
+        if not configs:
+            continue
+        results[task] = {}
+        for tag, run in configs.items():
+            summ = run["summary"]
+            entry: dict[str, Any] = {
+                "algorithm": summ["algorithm"], "overrides": summ.get("overrides", []), "seeds": run["seeds"],
+                "env_steps_per_seed": summ["env_steps_per_seed"], "sps": summ["sps"],
+                "execution": stats(run["execution"][:, -1]), "curve_steps": run["steps"],
+                "execution_curve_mean": run["execution"].mean(0).tolist(),
+            }
+            gap = ""
+            if "behaviour" in run:
+                entry["behaviour"] = stats(run["behaviour"][:, -1])
+                entry["gap"] = stats(run["behaviour"][:, -1] - run["execution"][:, -1])
+                entry["behaviour_curve_mean"] = run["behaviour"].mean(0).tolist()
+                gap = _ci(entry["gap"])
+            results[task][tag] = entry
+            rows.append({"task": task, "config": tag, "steps/seed": summ["env_steps_per_seed"], "seeds": len(run["seeds"]),
+                         "execution return": _ci(entry["execution"]),
+                         "behaviour return": _ci(entry["behaviour"]) if "behaviour" in entry else "= execution",
+                         "behaviour - execution": gap, "steps/s (all seeds)": round(summ["sps"])})
+        rnd = random_return(task)
+        results[task]["uniform_random_return"] = rnd
+        _plot_curves(plt, configs, rnd, f"AgentMixer table: {task}", RESULTS / f"agentmixer_{task}.png")
+    write("agentmixer", {"results": results}, rows, NOTES + READING)
+    print((RESULTS / "agentmixer.md").read_text())
+
+
+NOTES = """Each row is one compiled program of the one runner: the listed seeds side by side, the
+same spec for every algorithm of a task except its `algorithm` section (each algorithm's own
+defaults). Returns are the final greedy evaluation (32 episodes per seed): mean over seeds and a
+95% percentile-bootstrap CI. "behaviour" is AgentMixer's joint policy (the Policy Modifier with
+IGC), "execution" the individual policies that are deployed; `agentmixer_noigc` is the paper's
+ablation without IGC (`algorithm.igc=false`: the joint policy is the modifier's own output and the
+individual policies only imitate it). Curves: `agentmixer_<task>.png` (dashed = behaviour).
+Regenerate: `python benchmarks/agentmixer_table.py run --task TASK ...` then `... report`
+(see the module docstring)."""
+
+READING = """
+"""
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = parser.add_subparsers(dest="command", required=True)
+    r = sub.add_parser("run")
+    r.add_argument("--task", choices=TASKS, required=True)
+    r.add_argument("--algorithms", nargs="+", choices=ALGORITHMS, default=list(ALGORITHMS))
+    r.add_argument("--steps", type=int, default=500_000)
+    r.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2, 3, 4])
+    r.add_argument("--tag", default=None, help="run directory name (default: the algorithm)")
+    r.add_argument("--set", nargs="*", default=[], help="spec overrides, e.g. algorithm.igc=false")
+    r.add_argument("--force", action="store_true", help="re-run a configuration that is already done")
+    sub.add_parser("report")
+    args = parser.parse_args()
+    {"run": run, "report": report}[args.command](args)
+
+
+if __name__ == "__main__":
+    main()
