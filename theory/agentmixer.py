@@ -9,8 +9,8 @@ details come from ``REFERENCE_FACTS.md`` (the authors' code):
   and the joint logits of agent ``i`` are ``(l_i + g_i) / tau`` where ``l_i``
   are the individual (partially observable) logits;
 * continuous IGC: the joint policy is ``Normal(individual means, std from PM)``; it is
-  checked on the primitive sampler ``marlspec.primitives.igc.gaussian_igc_sample``
-  (``tests/theory/test_primitives_vs_tabular.py``), not here.
+  checked on the primitive samplers the algorithm uses (``marlspec.primitives.igc``,
+  ``tests/theory/test_primitives_vs_tabular.py``), not here.
 
 The summary states IGC as "the modes of the joint policy and of the individual
 policies are equivalent", and Theorem 2 as "the product partially observable

@@ -377,29 +377,34 @@ def _choice_probs_untruncated(orig: Callable[..., Any]) -> Callable[..., Any]:
     return sampled_choice_probs
 
 
-def _gaussian_sampler(bug: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """The continuous IGC sampler with one bug (a JAX function, traced afresh by the test)."""
+def _lowrank_sampler(bug: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """``igc.lowrank_gaussian_sample`` with one bug (a JAX function; the test traces it afresh)."""
 
     def make(orig: Callable[..., Any]) -> Callable[..., Any]:
         import jax
-        import jax.numpy as jnp
 
-        from marlspec.primitives.factorization import gaussian_log_prob
+        def lowrank_gaussian_sample(key: Any, mean: Any, diag_std: Any, factor: Any) -> Any:
+            k1, k2 = jax.random.split(key)
+            e1 = jax.random.normal(k1, mean.shape, mean.dtype)
+            if bug == "uniform_noise":  # U(0, 1) instead of N(0, 1) for the diagonal part
+                e1 = jax.random.uniform(k1, mean.shape, mean.dtype)
+            e2 = jax.random.normal(k2, factor.shape[1:], mean.dtype)
+            shift = factor.sum(axis=1) if bug == "mixer_moves_mean" else 0.0  # the mixer's factor also moves the mean
+            corr = 0.0 if bug == "factor_not_applied" else factor @ e2  # the low-rank part forgotten
+            return mean + shift + diag_std * e1 + corr
 
-        def gaussian_igc_sample(key: Any, mean: Any, log_std: Any, greedy: bool = False) -> Any:
-            std = jnp.exp(log_std)
-            if bug == "mixer_moves_mean":  # the PM's output also shifts the mean
-                mean = mean + log_std
-            noise = jax.random.normal(key, mean.shape)
-            if bug == "uniform_noise":  # uniform instead of standard normal noise
-                noise = jax.random.uniform(key, mean.shape)
-            step = noise if bug == "std_not_applied" else std * noise
-            actions = mean if greedy else mean + step
-            return actions, gaussian_log_prob(mean, log_std, actions)
-
-        return gaussian_igc_sample
+        return lowrank_gaussian_sample
 
     return make
+
+
+def _scale_without_log2(orig: Callable[..., Any]) -> Callable[..., Any]:
+    import jax
+
+    def igc_scale(individual_log_std: Any, head: Any) -> Any:
+        return individual_log_std + jax.nn.log_sigmoid(head)  # BUG: std * sigmoid(h), not 2 sigmoid(h)
+
+    return igc_scale
 
 
 def _igc_check_always_passes(orig: Callable[..., Any]) -> Callable[..., Any]:
@@ -453,6 +458,8 @@ def _lse_without_temperature(orig: Callable[..., Any]) -> Callable[..., Any]:
 
     return soft_optimal_value
 
+
+CONTINUOUS = "test_primitives_vs_tabular::test_continuous_igc_samplers_keep_the_individual_means"
 
 MUTANTS: tuple[Mutant, ...] = (
     Mutant("1", "eta_sign_flipped", "eq. 18 guider with exp(-eta Q)", "theory.magpo:guider_update",
@@ -524,15 +531,16 @@ MUTANTS: tuple[Mutant, ...] = (
     Mutant("9", "choice_probs_untruncated", "choice probabilities ignore the truncation at c (plain softmax)",
            "theory.agentmixer:sampled_choice_probs", _choice_probs_untruncated,
            ("test_agentmixer::test_igc_sampling_sense_marginal_mode",)),
-    Mutant("9", "mixer_moves_mean", "continuous IGC sampler: the mixer's output also shifts the mean",
-           "marlspec.primitives.igc:gaussian_igc_sample", _gaussian_sampler("mixer_moves_mean"),
-           ("test_primitives_vs_tabular::test_gaussian_igc_sampler_mean_is_the_individual_mean",)),
-    Mutant("9", "uniform_noise", "continuous IGC sampler: U(0, 1) noise instead of N(0, 1)",
-           "marlspec.primitives.igc:gaussian_igc_sample", _gaussian_sampler("uniform_noise"),
-           ("test_primitives_vs_tabular::test_gaussian_igc_sampler_mean_is_the_individual_mean",)),
-    Mutant("9", "std_not_applied", "continuous IGC sampler: the mixer's std is not applied",
-           "marlspec.primitives.igc:gaussian_igc_sample", _gaussian_sampler("std_not_applied"),
-           ("test_primitives_vs_tabular::test_gaussian_igc_sampler_mean_is_the_individual_mean",)),
+    Mutant("9", "mixer_moves_mean", "continuous IGC (low rank): the mixer's factor also shifts the mean",
+           "marlspec.primitives.igc:lowrank_gaussian_sample", _lowrank_sampler("mixer_moves_mean"),
+           (CONTINUOUS,)),
+    Mutant("9", "uniform_noise", "continuous IGC (low rank): U(0, 1) noise instead of N(0, 1)",
+           "marlspec.primitives.igc:lowrank_gaussian_sample", _lowrank_sampler("uniform_noise"), (CONTINUOUS,)),
+    Mutant("9", "factor_not_applied", "continuous IGC (low rank): the mixer's low-rank factor is not applied",
+           "marlspec.primitives.igc:lowrank_gaussian_sample", _lowrank_sampler("factor_not_applied"),
+           (CONTINUOUS,)),
+    Mutant("9", "scale_without_2", "continuous IGC (diagonal): joint std = std sigmoid(h), not 2 std sigmoid(h)",
+           "marlspec.primitives.igc:igc_scale", _scale_without_log2, (CONTINUOUS,)),
     Mutant("10", "igc_check_always_passes", "the IGC mode-agreement check always reports agreement",
            "theory.agentmixer:train_agentmixer", _igc_check_always_passes,
            ("test_agentmixer::test_theorem2_trained_product_is_an_exact_ce_under_its_premises",)),

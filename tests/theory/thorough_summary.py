@@ -38,9 +38,10 @@ def parse(text: str) -> dict[str, dict[str, object]]:
             phase = m.group(1)
             continue
         m = re.match(r"^    - (\d+) passing, (\d+) failing, and (\d+) invalid test cases", line)
-        if m and phase == "generate":
+        if m and phase in ("reuse", "generate"):  # both count toward max_examples (reuse: the example database)
             rec = out[test]
-            rec["passing"], rec["failing"], rec["invalid"] = (int(x) for x in m.groups())
+            for key, val in zip(("passing", "failing", "invalid"), m.groups(), strict=True):
+                rec[key] = int(rec[key]) + int(val)  # type: ignore[call-overload]
             continue
         m = re.match(r"^      \* ([\d.]+)%, (.*)$", line)
         if m and phase == "generate" and not m.group(2).startswith("gave up because"):
@@ -54,7 +55,7 @@ def parse(text: str) -> dict[str, dict[str, object]]:
 
 def table(stats: dict[str, dict[str, object]], source: str) -> str:
     lines = [
-        f"From `{source}`: the generate phase of every property test (`invalid` = draws rejected by "
+        f"From `{source}`: the examples of every property test (generate phase, plus any replayed from the example database) (`invalid` = draws rejected by "
         "`assume`, by a strategy's filter, or for exceeding Hypothesis's data budget; every counted, passing "
         "example asserted). Event percentages "
         "are over all generated examples, invalid ones included. Regenerate with "
