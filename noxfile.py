@@ -3,6 +3,7 @@
     nox -s tests          fast CPU suite (this is CI)
     nox -s slow           learning tests (minutes to tens of minutes on CPU)
     nox -s theory         theorem property tests, thorough Hypothesis profile
+    nox -s mutants        every theorem test against its mutants; writes the table in theory/THEOREMS.md
     nox -s lint typecheck
     nox -s gpu            installs jax[cuda12]; fails clearly without a GPU; runs -m gpu
     nox -s bench          benchmarks; results land in benchmarks/results/
@@ -57,6 +58,15 @@ def theory(session: nox.Session) -> None:
     install(session)
     session.run("pytest", "-m", "theory", "tests/theory", "--hypothesis-show-statistics", *session.posargs,
                 env={**ENV, "HYPOTHESIS_PROFILE": "thorough"})
+
+
+@nox.session(python=PYTHON)
+def mutants(session: nox.Session) -> None:
+    """Mutation check of the theorem suite: each realistic bug of tests/theory/mutants.py is patched into
+    theory/ and its claim's own property tests run with 1,000 examples; every one must fail. Writes the
+    results table into theory/THEOREMS.md ("Mutants"); exits non-zero if a mutant survives."""
+    install(session)
+    session.run("python", "-m", "tests.theory.mutants", "--write", *session.posargs, env=ENV)
 
 
 @nox.session(python=PYTHON)

@@ -17,6 +17,7 @@ import marlspec.train.runner as runner
 from marlspec.algorithms.mat import guider_logits_values
 from marlspec.compile import compile as compile_spec
 from marlspec.primitives import factorization as fz
+from marlspec.primitives import gpo, objectives
 from marlspec.spec import SpecError, parse_spec
 from marlspec.train.rollout import rollout
 
@@ -69,11 +70,41 @@ def test_distinct_behaviour_flags(tiny_overrides):
     assert flags == {"mat": False, "magpo": True, "ctds": True, "happo": False}
 
 
-def test_ctds_is_magpo_without_the_constraint(tiny_overrides):
-    magpo = compile_spec(tiny_spec("magpo", tiny_overrides)).algorithm.config
-    ctds = compile_spec(tiny_spec("ctds", tiny_overrides)).algorithm.config
-    assert (magpo.delta, magpo.rl_coef) == (1.2, 2.0)
-    assert ctds.delta == float("inf") and ctds.rl_coef == 0.0
+def _one_update(kind: str, overrides: list[str]):
+    """The learner state before and after one compiled `Experiment.update` (a rollout, then every
+    epoch and minibatch of the algorithm's update) from the state that PRNGKey(0) initialises."""
+    exp = compile_spec(tiny_spec(kind, overrides))
+    rs = exp.init(jax.random.PRNGKey(0))
+    new, _ = eqx.filter_jit(exp.update)(rs)
+    return rs.learner, new.learner
+
+
+def _max_abs_diff(a, b) -> float:
+    la, lb = (jax.tree.leaves(eqx.filter(x, eqx.is_inexact_array)) for x in (a, b))
+    return max(float(jnp.abs(x - y).max()) for x, y in zip(la, lb, strict=True))
+
+
+def test_ctds_is_magpo_without_the_constraint(tiny_overrides, monkeypatch):
+    """CTDS is MAGPO with the delta constraint removed and lambda = 0, checked on behaviour.
+
+    From the same initial state, one full update of the compiled CTDS (delta = inf) equals the
+    update of MAGPO (lambda = 0, delta = 1.2) whose guider loss has the constraint cut out by hand
+    (plain PPO clip on mu / mu_old, no double clip, no masked KL; `objectives.ppo_clip`), to float32
+    rounding (1e-6). MAGPO with a binding constraint (delta = 1.01) makes a different update, so the
+    comparison can fail."""
+    ctds_before, ctds_after = _one_update("ctds", tiny_overrides)
+    tight_before, tight_after = _one_update("magpo", [*tiny_overrides, "algorithm.rl_coef=0", "algorithm.delta=1.01"])
+
+    def guider_objective_without_constraint(g_logits, l_logits, log_g, log_l, log_b, adv, clip_eps, delta):
+        surrogate = objectives.ppo_clip(log_g, log_b, adv, clip_eps)
+        return surrogate, surrogate, jnp.zeros_like(surrogate)
+
+    monkeypatch.setattr(gpo, "guider_objective", guider_objective_without_constraint)
+    free_before, free_after = _one_update("magpo", [*tiny_overrides, "algorithm.rl_coef=0", "algorithm.delta=1.2"])
+    assert _max_abs_diff(ctds_before, free_before) == 0.0 and _max_abs_diff(ctds_before, tight_before) == 0.0
+    assert _max_abs_diff(ctds_before, ctds_after) > 1e-4  # the update moved the parameters
+    assert _max_abs_diff(ctds_after, free_after) <= 1e-6
+    assert _max_abs_diff(ctds_after, tight_after) > 1e-4
 
 
 def test_happo_actors_are_per_agent(tiny_overrides):

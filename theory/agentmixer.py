@@ -8,7 +8,9 @@ details come from ``REFERENCE_FACTS.md`` (the authors' code):
   action; ``u = sigmoid(h) * c`` with ``c`` in ``(0, 1)``, ``g = -log(-log u)``,
   and the joint logits of agent ``i`` are ``(l_i + g_i) / tau`` where ``l_i``
   are the individual (partially observable) logits;
-* continuous IGC: the joint policy is ``Normal(individual means, std from PM)``.
+* continuous IGC: the joint policy is ``Normal(individual means, std from PM)``; it is
+  checked on the primitive samplers the algorithm uses (``marlspec.primitives.igc``,
+  ``tests/theory/test_primitives_vs_tabular.py``), not here.
 
 The summary states IGC as "the modes of the joint policy and of the individual
 policies are equivalent", and Theorem 2 as "the product partially observable
@@ -21,7 +23,6 @@ epsilon. This module provides the exact objects needed to test both:
   i.i.d. random (the sampling sense of "mode"), by one-dimensional quadrature;
 * ``anticorrelated_joint``: the closed-form joint distribution of two agents
   whose heads are perfectly anti-correlated (each agent's noise still i.i.d.);
-* ``gaussian_igc``: the continuous IGC joint (mean, covariance, mode);
 * ``BayesianMatrixGame``, ``ce_gap``, ``train_agentmixer``: a tabular
   AgentMixer on one-step games with a hidden state and per-agent observations,
   and the exact correlated-equilibrium gap of any policy.
@@ -41,7 +42,6 @@ __all__ = [
     "BayesianMatrixGame",
     "anticorrelated_joint",
     "ce_gap",
-    "gaussian_igc",
     "gumbel_from_head",
     "gumbel_spread",
     "igc_joint_logits",
@@ -150,26 +150,6 @@ def anticorrelated_joint(delta: float) -> Float[np.ndarray, "2 2"]:
     """
     s = float(expit(delta))
     return np.array([[2 * s - 1, 1 - s], [1 - s, 0.0]])
-
-
-# ---------------------------------------------------------------------------
-# Continuous IGC
-# ---------------------------------------------------------------------------
-
-
-def gaussian_igc(
-    means: Float[np.ndarray, " D"], scale_tril: Float[np.ndarray, "D D"], mean_shift: float = 0.0
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Continuous IGC joint: ``Normal(individual means (+ shift), L L^T)``.
-
-    Returns ``(mean, covariance, mode)`` of the joint Gaussian. The PM only
-    chooses the (possibly correlated) covariance; ``mean_shift`` is a mutation
-    that lets the PM move the mean as well.
-    """
-    mu = np.asarray(means, dtype=np.float64) + mean_shift
-    lt = np.tril(np.asarray(scale_tril, dtype=np.float64))
-    cov = lt @ lt.T
-    return mu, cov, mu.copy()
 
 
 # ---------------------------------------------------------------------------

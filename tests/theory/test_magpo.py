@@ -10,9 +10,10 @@ import math
 
 import numpy as np
 import pytest
-from hypothesis import event, given, note
+from hypothesis import assume, event, given, note
 from hypothesis import strategies as st
 
+from theory import brute as B
 from theory import magpo as M
 from theory import strategies as tst
 from theory import tabular as T
@@ -112,16 +113,19 @@ def test_thm41_gradient_steps_with_kl_line_search(
 )
 def test_thm41_kl_decrease_is_what_matters(case: tuple[T.Game, list[np.ndarray], float], cfg: dict) -> None:
     """For any learner update (even unguaranteed ones): if KL(pi||mu_hat) did not
-    increase in any state, V_rho did not decrease (the proof's actual premise)."""
+    increase in any state, V_rho did not decrease (the proof's actual premise).
+
+    Examples where the step raised the KL are rejected (``assume``), so every counted
+    example asserts; Hypothesis's statistics report how many were rejected."""
     game, margs, eta = case
     step = M.magpo_step(game, margs, eta, **cfg)
     kl_ok = bool(np.all(step.kl_after <= step.kl_before + 1e-12))
-    event(f"{cfg['method']}: KL non-increasing = {kl_ok}")
+    assume(kl_ok)
+    event(f"learner: {cfg['method']}")
     v_k = T.value(game, T.product_policy(margs))
     v_next = T.value(game, step.learner)
     note(_case_text(game, eta=eta, cfg=cfg, pi_k=T.product_policy(margs), pi_next=step.learner))
-    if kl_ok:
-        assert v_next >= v_k - TOL
+    assert v_next >= v_k - TOL
 
 
 # Smallest counterexamples found by Hypothesis (see THEOREMS.md, claim 1).
@@ -136,8 +140,8 @@ def test_thm41_fails_for_simultaneous_mean_field_updates() -> None:
     margs = [np.full((1, 2), 0.5), np.full((1, 2), 0.5)]
     step = M.magpo_step(game, margs, 4.75, method="parallel", sweeps=1)
     v0, v1 = T.value(game, T.product_policy(margs)), T.value(game, step.learner)
-    assert step.kl_after[0] > step.kl_before[0] + 1e-3
-    assert v1 < v0 - 1e-4, _case_text(game, pi_k=T.product_policy(margs), pi_next=step.learner)
+    assert step.kl_after[0] > step.kl_before[0] + TOL
+    assert v1 < v0 - TOL, _case_text(game, pi_k=T.product_policy(margs), pi_next=step.learner)
     # the guaranteed update on the same example does improve
     good = M.magpo_step(game, margs, 4.75, method="mean_field")
     assert T.value(game, good.learner) > v0
@@ -150,7 +154,7 @@ def test_thm41_fails_for_forward_kl_projection() -> None:
     margs = [T.softmax(np.array([[3.0, 3.0, 2.25]]) * 1.0), T.softmax(np.array([[0.0, 2.25]]))]
     step = M.magpo_step(game, margs, 2.0, method="m_projection")
     v0, v1 = T.value(game, T.product_policy(margs)), T.value(game, step.learner)
-    assert v1 < v0 - 1e-4, _case_text(
+    assert v1 < v0 - TOL, _case_text(
         game, pi_k=T.product_policy(margs), guider_hat=step.guider_hat, pi_next=step.learner
     )
     assert T.value(game, M.magpo_step(game, margs, 2.0).learner) >= v0
@@ -163,21 +167,10 @@ def test_thm41_fails_for_large_gradient_step() -> None:
     margs = [np.full((1, 2), 0.5), T.softmax(np.array([[0.0, 1.5, 1.5]]))]
     step = M.magpo_step(game, margs, 5.25, method="gradient", lr=5.0, steps=1)
     v0, v1 = T.value(game, T.product_policy(margs)), T.value(game, step.learner)
-    assert step.kl_after[0] > step.kl_before[0]
-    assert v1 < v0 - 1e-4, _case_text(game, pi_k=T.product_policy(margs), pi_next=step.learner)
+    assert step.kl_after[0] > step.kl_before[0] + TOL
+    assert v1 < v0 - TOL, _case_text(game, pi_k=T.product_policy(margs), pi_next=step.learner)
     safe = M.magpo_step(game, margs, 5.25, method="gradient", lr=5.0, steps=1, line_search=True)
     assert T.value(game, safe.learner) >= v0 - TOL
-
-
-def test_thm41_mutation_flipped_eta_is_caught() -> None:
-    """Mutation: flipping the sign of eta in eq. 18 makes the learner worse."""
-    game = T.matrix_game(np.array([[0.0, 0.0], [0.0, 0.25]]))
-    margs = [np.full((1, 2), 0.5), np.full((1, 2), 0.5)]
-    v0 = T.value(game, T.product_policy(margs))
-    bad = M.magpo_step(game, margs, -0.25)
-    good = M.magpo_step(game, margs, 0.25)
-    assert T.value(game, bad.learner) < v0 - 1e-4
-    assert T.value(game, good.learner) > v0 + 1e-4
 
 
 def _detour_game() -> T.Game:
@@ -194,8 +187,9 @@ def _detour_game() -> T.Game:
     return T.Game(reward=r, transition=p, gamma=0.9, rho=np.array([1.0, 0.0, 0.0]))
 
 
-def test_thm41_mutation_without_backtracking_is_caught() -> None:
-    """Mutation: without backtracking the guider improves against its own
+def test_thm41_without_backtracking_detour_example() -> None:
+    """Pinned example of the no-backtracking mutant (``tests/theory/mutants.py``): without
+    backtracking the guider improves against its own
     (joint, coordinated) Q and drags the product learner into the coordination
     state, where the learner itself only earns 0.5; V_rho then decreases."""
     game = _detour_game()
@@ -204,7 +198,7 @@ def test_thm41_mutation_without_backtracking_is_caught() -> None:
     bad, steps = M.magpo_run(game, margs, 4.0, 4, method="mean_field", backtrack=False)
     assert all(b >= a - TOL for a, b in zip(good, good[1:], strict=False))
     drops = [b - a for a, b in zip(bad, bad[1:], strict=False)]
-    assert min(drops) < -0.03, _case_text(game, pi_1=steps[0].learner, pi_2=steps[1].learner)
+    assert min(drops) < -TOL, _case_text(game, pi_1=steps[0].learner, pi_2=steps[1].learner)
 
 
 # ---------------------------------------------------------------------------
@@ -212,12 +206,18 @@ def test_thm41_mutation_without_backtracking_is_caught() -> None:
 # ---------------------------------------------------------------------------
 
 
-@st.composite
-def lemma_cases(draw: st.DrawFn) -> tuple[T.Game, np.ndarray, list[int], list[int], str]:
-    game = draw(tst.games())
+def _game_and_policy(draw: st.DrawFn) -> tuple[T.Game, np.ndarray]:
+    """A game (at most 48 reward entries, for the brute-force references) and a product, chain-rule
+    or arbitrary joint policy."""
+    game = draw(tst.games(max_cells=48))
     kind = draw(st.sampled_from(["product", "chain", "joint"]))
     strat = {"product": tst.product_policies, "chain": tst.chain_policies, "joint": tst.joint_policies}
-    pi = draw(strat[kind](game))
+    return game, draw(strat[kind](game))
+
+
+@st.composite
+def lemma_cases(draw: st.DrawFn) -> tuple[T.Game, np.ndarray, list[int], list[int], str]:
+    game, pi = _game_and_policy(draw)
     perm = draw(st.permutations(range(game.n_agents)))
     k = draw(st.integers(0, game.n_agents - 1))
     m = draw(st.integers(1, game.n_agents - k))
@@ -227,49 +227,70 @@ def lemma_cases(draw: st.DrawFn) -> tuple[T.Game, np.ndarray, list[int], list[in
 
 def _telescoped(game: T.Game, pi: np.ndarray, js: list[int], is_: list[int], others: str) -> np.ndarray:
     """sum_m A^{i_m}(s, a^{j}, a^{i_{1:m-1}}, a^{i_m}) as an array over (a^j, a^i)."""
-    s, k, h = game.n_states, len(js), len(is_)
+    s, h = game.n_states, len(is_)
     total = np.zeros((s,) + tuple(game.n_actions[a] for a in js + is_))
     for m in range(h):
         term = T.multi_agent_advantage(game, pi, js + is_[:m], [is_[m]], others=others)
         total = total + term.reshape(term.shape + (1,) * (h - m - 1))
-    del k
     return total
 
 
 @given(lemma_cases())
 def test_lemma1_advantage_decomposition(case: tuple) -> None:
-    """A^{i_{1:h}}(s, a^j, a^i) = sum_m A^{i_m}(s, a^j, a^{i_{1:m-1}}, a^{i_m}) for
-    any policy (product, chain or joint), any disjoint ordered j and i (eq. 5–7)."""
+    """A^{i_{1:h}}(s, a^j, a^i) = sum_m A^{i_m}(s, a^j, a^{i_{1:m-1}}, a^{i_m}) for any policy
+    (product, chain or joint), any disjoint ordered j and i, both readings of eq. 7 (eqs. 5-7).
+
+    The sum telescopes whatever the subset values are, so each side is also checked against its
+    definition, Q^{j, i_{1:m}} - Q^{j, i_{1:m-1}}, with every subset value Q^{...} (eq. 7) computed
+    by enumerating the other agents' actions (``theory.brute``, written without ``theory.tabular``)."""
     game, pi, js, is_, others = case
-    lhs = T.multi_agent_advantage(game, pi, js, is_, others=others)
-    rhs = _telescoped(game, pi, js, is_, others)
     note(_case_text(game, pi=pi, agents_j=js, agents_i=is_, others=others))
-    assert np.allclose(lhs, rhs, atol=TOL, rtol=0)
-    if not js and len(is_) == game.n_agents:
-        order = [0] + [i + 1 for i in is_]
-        assert np.allclose(lhs, np.transpose(T.advantage(game, pi), order), atol=TOL, rtol=0)
+    lhs = T.multi_agent_advantage(game, pi, js, is_, others=others)
+    assert np.allclose(lhs, B.subset_advantage(game, pi, js, is_, others), atol=TOL, rtol=0)
+    for m in range(len(is_)):
+        term = T.multi_agent_advantage(game, pi, js + is_[:m], [is_[m]], others=others)
+        want = B.subset_advantage(game, pi, js + is_[:m], [is_[m]], others)
+        assert np.allclose(term, want, atol=TOL, rtol=0), f"A^{{i_{m + 1}}} differs from its definition"
+    assert np.allclose(lhs, _telescoped(game, pi, js, is_, others), atol=TOL, rtol=0)
+
+
+@st.composite
+def subset_cases(draw: st.DrawFn) -> tuple[T.Game, np.ndarray, list[int], str]:
+    """A game, a policy and a proper, non-empty, ordered subset of the agents (stratified: every
+    example has one)."""
+    game, pi = _game_and_policy(draw)
+    perm = draw(st.permutations(range(game.n_agents)))
+    k = draw(st.integers(1, game.n_agents - 1))
+    others = draw(st.sampled_from(["marginal", "conditional"]))
+    return game, pi, list(perm[:k]), others
+
+
+@given(subset_cases())
+def test_lemma1_subset_q_matches_brute_force(case: tuple) -> None:
+    """Eq. 7 for a proper subset: Q^{i_{1:m}}(s, a^{i_{1:m}}) equals the expectation of Q^pi over the
+    other agents' actions, enumerated one joint action at a time (``theory.brute.subset_q``: under
+    pi^{-i}(. | s) for the marginal reading, under pi(. | s, a^i) for the conditional one), 1e-9."""
+    game, pi, agents, others = case
+    note(_case_text(game, pi=pi, agents=agents, others=others))
+    got = T.marginal_q(game, pi, agents, others=others)
+    assert np.allclose(got, B.subset_q(game, pi, agents, others), atol=TOL, rtol=0)
 
 
 @given(lemma_cases())
 def test_lemma1_full_decomposition_equals_joint_advantage(case: tuple) -> None:
-    """The sum over all agents (j empty) equals the joint advantage Q - V."""
+    """The endpoints: with j empty and i = all agents (reversed order) the sum is the joint advantage
+    Q - V (from ``T.advantage``, and from the brute-force Q and V)."""
     game, pi, _, _, others = case
     order = list(range(game.n_agents))[::-1]
     rhs = _telescoped(game, pi, [], order, others)
     lhs = np.transpose(T.advantage(game, pi), [0] + [i + 1 for i in order])
     assert np.allclose(lhs, rhs, atol=TOL, rtol=0)
-
-
-def test_lemma1_mutation_wrong_marginal_is_caught() -> None:
-    """Mutation: averaging the other agents uniformly instead of under pi breaks
-    the identity A^{1:n} = Q - V (the telescoped sum ends at mean Q, not V)."""
-    game = T.matrix_game(np.array([[1.0, 0.0], [0.0, 0.0]]))
-    pi = T.product_policy([np.array([[0.9, 0.1]]), np.array([[0.9, 0.1]])])
-    good = _telescoped(game, pi, [], [0, 1], "marginal")
-    bad = _telescoped(game, pi, [], [0, 1], "uniform")
-    adv = T.advantage(game, pi)
-    assert np.allclose(good, adv, atol=TOL)
-    assert np.max(np.abs(bad - adv)) > 0.1
+    v, q = B.q_values(game, pi)
+    for idx in np.ndindex(*rhs.shape):
+        a = [0] * game.n_agents
+        for agent, x in zip(order, idx[1:], strict=True):
+            a[agent] = x
+        assert abs(rhs[idx] - (q[(idx[0], *a)] - v[idx[0]])) <= TOL
 
 
 # ---------------------------------------------------------------------------
@@ -281,19 +302,33 @@ def test_cor42_eq26_conditionals_do_not_multiply_to_eq18() -> None:
     """Finding (smallest counterexample found by Hypothesis): the last step of
     eq. 25 splits the joint normaliser z(s) into per-prefix normalisers
     z(s, a^{i_{1:j-1}}), which is not valid. On the 2x2 game [[0, 0], [0, 1/4]]
-    with a uniform learner and eta = 1/4 the product of the eq. 26 factors
-    differs from the eq. 18 guider by 6.1e-5 (agent 0's true guider marginal is
-    pi(a) E[exp(eta A)] / z, not pi(a) exp(eta E[A]) / z)."""
-    game = T.matrix_game(np.array([[0.0, 0.0], [0.0, 0.25]]))
+    with a uniform learner and eta = 1/4 the product of the eq. 26 factors is
+    not the eq. 18 guider (agent 0's true guider marginal is
+    pi(a) E[exp(eta A)] / z, not pi(a) exp(eta E[A]) / z).
+
+    Both sides are recomputed here in closed form from r, without ``theory``:
+    eq. 18 is softmax(eta r) (uniform learner, gamma = 0, Q = r); eq. 26 is
+    softmax_a0(eta rbar(a0)) * softmax_a1(eta (r(a0, a1) - rbar(a0))) with
+    rbar(a0) = mean_a1 r(a0, a1). The gap printed in THEOREMS.md is checked
+    there (``test_theorems_md.py``)."""
+    r, eta = np.array([[0.0, 0.0], [0.0, 0.25]]), 0.25
+    game = T.matrix_game(r)
     pi = T.uniform_policy(game)
-    eq26 = T.chain_policy(M.guider_conditionals(game, pi, 0.25))
-    eq18 = M.guider_update(game, pi, 0.25)
-    gap = float(np.max(np.abs(eq26 - eq18)))
-    assert 5e-5 < gap < 7e-5, _case_text(game, pi=pi, eq26=eq26, eq18=eq18)
+    eq26 = T.chain_policy(M.guider_conditionals(game, pi, eta))[0]
+    eq18 = M.guider_update(game, pi, eta)[0]
+    want18 = np.exp(eta * r) / np.exp(eta * r).sum()
+    rbar = r.mean(axis=1)
+    first = np.exp(eta * rbar) / np.exp(eta * rbar).sum()
+    second = np.exp(eta * (r - rbar[:, None]))
+    second = second / second.sum(axis=1, keepdims=True)
+    want26 = first[:, None] * second
+    assert np.allclose(eq18, want18, atol=1e-15) and np.allclose(eq26, want26, atol=1e-15)
+    gap = float(np.max(np.abs(want26 - want18)))
+    assert gap > TOL, _case_text(game, pi=pi, eq26=eq26, eq18=eq18)
     # the exact first conditional is the soft (log-mean-exp) one
     adv = T.advantage(game, pi)[0]
-    exact_first = T.softmax(np.log(0.5) + np.log(np.mean(np.exp(0.25 * adv), axis=1)))
-    assert np.allclose(exact_first, T.marginals(eq18)[0][0], atol=1e-12)
+    exact_first = T.softmax(np.log(0.5) + np.log(np.mean(np.exp(eta * adv), axis=1)))
+    assert np.allclose(exact_first, T.marginals(eq18[None])[0][0], atol=1e-12)
 
 
 @given(learner_cases(), st.data())
@@ -373,23 +408,14 @@ def test_cor42_sequential_update_is_not_the_kl_projection() -> None:
     margs = [T.softmax(np.array([[0.3, 0.0]])), np.full((1, 2), 0.5)]
     pi = T.product_policy(margs)
     seq = M.sequential_update(game, pi, 4.0)
-    proj = M.mean_field_projection(M.guider_update(game, pi, 4.0), margs, sweeps=200, tol=1e-14)
-    gap = max(float(np.max(np.abs(a - b))) for a, b in zip(seq, proj, strict=True))
-    assert gap > 0.05
+    guider = M.guider_update(game, pi, 4.0)
+    proj = M.mean_field_projection(guider, margs, sweeps=200, tol=1e-14)
+    # the projection minimises KL(. || mu_hat) over product policies; eq. 28's update has a larger KL
+    kl_seq = float(T.joint_kl(T.product_policy(seq), guider)[0])
+    kl_proj = float(T.joint_kl(T.product_policy(proj), guider)[0])
+    assert kl_seq > kl_proj + TOL
     v = T.value(game, pi)
     assert T.value(game, T.product_policy(seq)) >= v and T.value(game, T.product_policy(proj)) >= v
-
-
-def test_cor42_mutation_unconditioned_advantage_is_caught() -> None:
-    """Mutation: dropping the conditioning on earlier agents in eq. 26 (independent
-    per-agent guiders) breaks even the last factor's exactness."""
-    game = T.matrix_game(ANTI_COORDINATION)
-    pi = T.uniform_policy(game)
-    exact = T.conditionals(M.guider_update(game, pi, 2.0))
-    good = M.guider_conditionals(game, pi, 2.0)
-    bad = M.guider_conditionals(game, pi, 2.0, condition_on_prefix=False)
-    assert np.allclose(good[-1], exact[-1], atol=TOL)
-    assert np.max(np.abs(np.broadcast_to(bad[-1], exact[-1].shape) - exact[-1])) > 0.1
 
 
 # ---------------------------------------------------------------------------
@@ -493,8 +519,7 @@ def test_delta_guider_step_can_lower_value_on_other_games():
     pi = T.product_policy(margs)
     mu = T.chain_policy(M.delta_guider(game, pi, 0.25, 1.05))
     new = T.product_policy(M.mean_field_projection(mu, margs, sweeps=50, tol=1e-13))
-    assert T.value(game, pi) == pytest.approx(0.3074843, abs=1e-6)
-    assert T.value(game, new) - T.value(game, pi) < -1e-5
+    assert T.value(game, new) - T.value(game, pi) < -TOL
 
 
 @given(learner_cases(max_agents=3, max_states=2))
@@ -506,13 +531,14 @@ def test_delta_guider_without_constraint_is_eq18(case: tuple) -> None:
     assert np.allclose(mu, M.guider_update(game, pi, eta), atol=TOL, rtol=0)
 
 
-def test_sum_game_mutation_unconstrained_forward_kl_is_caught() -> None:
-    """Mutation: dropping the delta-constraint (delta = 10, effectively free) and
-    distilling with the forward KL loses value against the learner."""
+def test_sum_game_unconstrained_forward_kl_example() -> None:
+    """Pinned example: with the delta-constraint loosened (delta = 10, effectively free),
+    distilling the guider with the forward KL (CTDS's student) loses value against the
+    learner; with delta = 1.05 it does not."""
     game = T.matrix_game(np.array([[0.0, 0.0, 0.0], [0.0, 0.25, 0.0], [0.75, 0.0, 0.0]]))
     margs = [T.softmax(np.array([[0.0, 2.25, 0.0]])), T.softmax(np.array([[0.75, 3.0, 0.0]]))]
     pi = T.product_policy(margs)
     mu = T.chain_policy(M.delta_guider(game, pi, 6.25, 10.0))
-    assert T.value(game, T.m_projection(mu)) < T.value(game, pi) - 5e-4
+    assert T.value(game, T.m_projection(mu)) < T.value(game, pi) - TOL
     mu_tight = T.chain_policy(M.delta_guider(game, pi, 6.25, 1.05))
     assert T.value(game, T.m_projection(mu_tight)) >= T.value(game, pi) - TOL

@@ -143,7 +143,7 @@ def test_lemma2_eq7_as_printed_counterexample():
     into the inequality that eq. 7 (``E[Q_i - alpha log(pi/pibar)]``) provides;
     the two objectives differ unless ``w_i = 1``. In the game of
     ``_eq7_counterexample_problem`` one step of eq. 7 lowers the MI-regularised
-    ``Q_jt`` in every ``(s, u)`` by ``2.96e-4``, and the iteration converges to a
+    ``Q_jt`` in every ``(s, u)`` (by the amount THEOREMS.md prints), and the iteration converges to a
     policy worse than the optimum. With ``w_i Q_i`` (the proof's objective) both
     properties hold on the same game.
     """
@@ -152,7 +152,7 @@ def test_lemma2_eq7_as_printed_counterexample():
     assert msg is not None and "Lemma 2 violated" in msg, msg
     res = mi_policy_iteration(dg, start, plus, prior, 1.0, n_iter=1, weighted=False)
     drop = res.qs[1] - res.qs[0]
-    assert np.all(drop < -2.9e-4) and np.all(drop > -3.0e-4)
+    assert np.all(drop < -1e-9)  # lower everywhere, beyond the check's tolerance (size: THEOREMS.md)
     assert check_mipi_theorem1(dg, plus, prior, 1.0, start, weighted=True) is None
 
 
