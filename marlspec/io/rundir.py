@@ -98,18 +98,28 @@ class RunDir:
     def write_summary(self, summary: dict[str, Any]) -> None:
         write_json(self.path / SUMMARY_FILE, summary)
 
-    def write_marl_eval(self, spec: ExperimentSpec, evals: dict[int, list[dict[str, Any]]]) -> None:
+    def write_marl_eval(self, spec: ExperimentSpec, evals: dict[int, list[dict[str, Any]]],
+                        compositions: dict[str, dict[int, list[dict[str, Any]]]] | None = None) -> None:
         """marl-eval's JSON layout: env -> task -> algorithm -> seed_k -> step_i -> metrics,
         plus `absolute_metrics` from the final evaluation. `evals[seed]` is a list of
-        `{"env_steps", "return": [per episode], "win_rate"?: [..]}`."""
+        `{"env_steps", "return": [per episode], "win_rate"?: [..]}`. Each held-out team
+        composition (`eval.compositions`) is a task of its own, `<task>@<name>`."""
         env_name, _, task = spec.env.label.partition("/")
-        seeds: dict[str, Any] = {}
-        for seed, records in evals.items():
-            steps = {
-                f"step_{i}": {"step_count": r["env_steps"], **{k: v for k, v in r.items() if k != "env_steps"}}
-                for i, r in enumerate(records)
-            }
-            if records:
-                steps["absolute_metrics"] = {k: v for k, v in records[-1].items() if k != "env_steps"}
-            seeds[f"seed_{seed}"] = steps
-        write_json(self.path / MARL_EVAL_FILE, {env_name: {task or env_name: {spec.algorithm.kind: seeds}}})
+        task = task or env_name
+
+        def seeds_of(per_seed: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
+            seeds: dict[str, Any] = {}
+            for seed, records in per_seed.items():
+                steps = {
+                    f"step_{i}": {"step_count": r["env_steps"], **{k: v for k, v in r.items() if k != "env_steps"}}
+                    for i, r in enumerate(records)
+                }
+                if records:
+                    steps["absolute_metrics"] = {k: v for k, v in records[-1].items() if k != "env_steps"}
+                seeds[f"seed_{seed}"] = steps
+            return seeds
+
+        tasks = {task: {spec.algorithm.kind: seeds_of(evals)}}
+        for name, per_seed in (compositions or {}).items():
+            tasks[f"{task}@{name}"] = {spec.algorithm.kind: seeds_of(per_seed)}
+        write_json(self.path / MARL_EVAL_FILE, {env_name: tasks})

@@ -175,6 +175,7 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
     bar = Progress(total_updates * spu, f"{spec.name} [{spec.algorithm.kind} on {spec.env.label}]",
                    spec.log.progress if progress is None else progress)
     evaluator = make_evaluator(experiment)
+    held_out = CompositionEvals(spec, experiment)  # eval.compositions, each reported on its own
     modes: list[Mode] = ["execution", "behaviour"] if experiment.algorithm.distinct_behaviour else ["execution"]
     evals: dict[int, list[dict[str, Any]]] = {s: [] for s in seeds}
     history: list[dict[str, Any]] = []
@@ -187,6 +188,7 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
     def evaluate_and_log(learners: Any, chunk_metrics: dict[str, np.ndarray] | None) -> None:
         nonlocal eval_index
         results = {mode: evaluator(learners, eval_index, mode, seeds) for mode in modes}
+        held_out.evaluate(learners, eval_index, seeds, updates_done * spu)
         eval_index += 1
         steps = updates_done * spu
         records = []
@@ -207,6 +209,7 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
                     record["behaviour_win_rate"] = float(be["won"][i].mean())
             if chunk_metrics is not None:
                 record.update({k: _mean(v[i]) for k, v in chunk_metrics.items()})
+            held_out.add_to(record, i)
             records.append(record)
             entry = {"env_steps": steps, "return": ex["return"][i].tolist()}
             if "won" in ex:
@@ -256,12 +259,13 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
     finally:
         bar.close()
         _finish(spec, rundir, history, evals, status, updates_done * spu, train_seconds, compile_seconds,
-                time.perf_counter() - wall0, len(seeds))
+                time.perf_counter() - wall0, len(seeds), held_out)
     return rundir
 
 
 def _finish(spec: ExperimentSpec, rundir: RunDir, history: list[dict[str, Any]], evals: dict[int, list[dict[str, Any]]],
-            status: str, env_steps: int, train_seconds: float, compile_seconds: float, wall: float, n_seeds: int) -> None:
+            status: str, env_steps: int, train_seconds: float, compile_seconds: float, wall: float, n_seeds: int,
+            held_out: CompositionEvals | None = None) -> None:
     by_seed: dict[int, list[dict[str, Any]]] = {}
     for r in history:
         by_seed.setdefault(r["seed"], []).append(r)
@@ -282,11 +286,15 @@ def _finish(spec: ExperimentSpec, rundir: RunDir, history: list[dict[str, Any]],
         summary["final_win_rate"] = float(np.mean([r["eval_win_rate"] for r in last]))
     if last and last[0].get("behaviour_return") is not None:
         summary["final_behaviour_return"] = float(np.mean([r["behaviour_return"] for r in last]))
+    if held_out is not None and held_out.names:
+        summary["compositions"] = held_out.summary()
     rundir.write_summary(summary)
-    rundir.write_marl_eval(spec, evals)
+    rundir.write_marl_eval(spec, evals, held_out.evals if held_out is not None else None)
     if spec.log.plot and history:
         learning_curve(history, rundir.path / "plots" / "learning_curve.png",
                        f"{spec.algorithm.kind} on {spec.env.label}")
+        if held_out is not None:
+            held_out.plot(rundir.path / "plots", spec)
 
 
 def evaluate_run(path: str | Path, episodes: int | None = None, mode: Mode = "execution") -> dict[str, Any]:
@@ -309,3 +317,70 @@ def evaluate_run(path: str | Path, episodes: int | None = None, mode: Mode = "ex
     if "won" in results:
         out["win_rate"] = float(results["won"].mean())
     return out
+
+
+# --------------------------------------------------------- held-out team compositions (eval.compositions)
+
+
+class CompositionEvals:
+    """Evaluation on the held-out team compositions of `eval.compositions` (MIPI's zero-shot
+    protocol): the learner trained on the spec's environment is evaluated, in execution mode, on
+    each composition's environment, and every composition is reported on its own: a
+    `compositions` entry in each metrics.jsonl record and in summary.json, a task
+    `<task>@<name>` in marl_eval.json and plots/learning_curve_<name>.png."""
+
+    def __init__(self, spec: ExperimentSpec, experiment: AnyExperiment):
+        from marlspec.compile import compile as compile_spec
+
+        self.names = list(spec.eval.compositions)
+        self.evaluators = {
+            name: make_evaluator(compile_spec(spec.model_copy(update={"env": spec.composition_env(name)})))
+            for name in self.names
+        }
+        self.latest: dict[str, dict[str, np.ndarray]] = {}
+        self.evals: dict[str, dict[int, list[dict[str, Any]]]] = {name: {} for name in self.names}
+        self.history: dict[str, list[dict[str, Any]]] = {name: [] for name in self.names}
+
+    def evaluate(self, learners: Any, index: int, seeds: list[int], steps: int) -> None:
+        for name, evaluator in self.evaluators.items():
+            out = evaluator(learners, index, "execution", seeds)
+            self.latest[name] = out
+            for i, seed in enumerate(seeds):
+                entry: dict[str, Any] = {"env_steps": steps, "return": out["return"][i].tolist()}
+                row: dict[str, Any] = {"seed": seed, "env_steps": steps, "eval_return": float(out["return"][i].mean())}
+                if "won" in out:
+                    entry["win_rate"] = [float(out["won"][i].mean())]
+                    row["eval_win_rate"] = float(out["won"][i].mean())
+                self.evals[name].setdefault(seed, []).append(entry)
+                self.history[name].append(row)
+
+    def add_to(self, record: dict[str, Any], i: int) -> None:
+        """Put seed `i`'s latest held-out results into its metrics record."""
+        if not self.names:
+            return
+        record["compositions"] = {}
+        for name, out in self.latest.items():
+            result = {"eval_return": float(out["return"][i].mean()), "eval_return_std": float(out["return"][i].std())}
+            if "won" in out:
+                result["eval_win_rate"] = float(out["won"][i].mean())
+            record["compositions"][name] = result
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, rows in self.history.items():
+            last_step = max(r["env_steps"] for r in rows)
+            last = {r["seed"]: r for r in rows if r["env_steps"] == last_step}
+            entry: dict[str, Any] = {
+                "final_return": float(np.mean([r["eval_return"] for r in last.values()])),
+                "final_return_per_seed": {s: r["eval_return"] for s, r in last.items()},
+            }
+            if all("eval_win_rate" in r for r in last.values()):
+                entry["final_win_rate"] = float(np.mean([r["eval_win_rate"] for r in last.values()]))
+                entry["final_win_rate_per_seed"] = {s: r["eval_win_rate"] for s, r in last.items()}
+            out[name] = entry
+        return out
+
+    def plot(self, folder: Path, spec: ExperimentSpec) -> None:
+        for name, rows in self.history.items():
+            learning_curve(rows, folder / f"learning_curve_{name}.png",
+                           f"{spec.algorithm.kind} on {spec.env.label}, held out: {name}")
