@@ -36,9 +36,13 @@ ARMS: dict[str, tuple[str, ...]] = {
     "entropy": ("algorithm.regularizer=entropy",),
     "value": ("algorithm.regularizer=none", "algorithm.alpha=null"),
     "mi_separate_policy": ("algorithm.shared_torso=false",),
+    "mi_weighted": ("algorithm.actor_utility=weighted",),
+    "entropy_weighted": ("algorithm.regularizer=entropy", "algorithm.actor_utility=weighted"),
 }
-"""The paper's three rewards (Figure 2d: MI, entropy, pure environmental reward = value), and MI
-with the policy on its own network instead of a last layer on the critic's features."""
+"""The paper's three rewards (Figure 2d: MI, entropy, pure environmental reward = value); MI with the
+policy on its own network instead of a last layer on the critic's features; and MI and entropy
+with eq. 18 improving against w_i(s) Q_i instead of Q_i (`actor_utility: weighted`, the objective
+of the proof of Lemma 2; theory/THEOREMS.md claim 7). Value (alpha = 0) is the same either way."""
 
 BB_ACTIONS = {1.0: "(0,0)", -1.0: "(1,1)", 1.25: "(0,1)/(1,0)", 0.5: "-"}
 """Greedy return on (B, B) -> the joint action that earns it (payoffs: marlspec/envs/team_matrix.py)."""
@@ -112,6 +116,6 @@ See the table above; regenerate with `python benchmarks/mipi_matrix.py`.
 if __name__ == "__main__":
     args = sys.argv[1:]
     if args != ["--table"]:
-        for name in args or ["mi", "entropy", "value", "mi_separate_policy"]:
+        for name in args or list(ARMS):
             print(name, run_arm(name)["bb_return"], flush=True)
     table()

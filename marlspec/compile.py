@@ -59,7 +59,7 @@ def _matrix(spec: MatrixGameSpec) -> Env:
 
 
 def _team_matrix(spec: TeamMatrixSpec) -> Env:
-    return TeamMatrixGame(tuple(spec.teams), spec.payoffs, name=spec.label)
+    return TeamMatrixGame(tuple(spec.teams), spec.payoffs, name="team_matrix")  # no composition: shared programs
 
 
 def _coordsum(spec: CoordSumSpec) -> Env:
@@ -76,8 +76,9 @@ def _smax(spec: SMAXSpec) -> Env:
 
 
 def _smax_teams(spec: SMAXTeamsSpec) -> Env:
+    # The name leaves out the composition: compositions then share compiled programs (SMAXTeams).
     return SMAXTeams(spec.allies, spec.enemies, spec.resolved_unit_types, spec.resolved_slots, spec.max_steps,
-                     spec.enemy_attack, name=spec.label)
+                     spec.enemy_attack, name=f"smax_teams/{spec.resolved_slots}_slots")
 
 
 def _lbf(spec: LBFSpec) -> Env:

@@ -149,15 +149,17 @@ class MIPI(OffPolicy):
     # ------------------------------------------------------------------------ pieces
     @staticmethod
     def unroll(torso: EntityTorso, own: Array, rows: Array, mask: Bool[Array, "L1 N E"]) -> Float[Array, "L1 N F"]:
-        """Run the entity torso over one episode for every agent from a zero hidden state."""
+        """Run the entity torso over one episode for every agent from a zero hidden state: the
+        attention on every step at once, then a scan of the GRU alone."""
+        x = jax.vmap(jax.vmap(torso.attend))(own, rows, mask)
+        if torso.cell is None:
+            return x
 
-        def per_agent(o: Array, r: Array, m: Array) -> Array:
-            def step(h: Array, x: tuple[Array, Array, Array]) -> tuple[Array, Array]:
-                return torso(h, *x, jnp.zeros((), bool))
+        def step(h: Array, xt: Array) -> tuple[Array, Array]:
+            return jax.vmap(lambda hi, xi: torso.recur(hi, xi, jnp.zeros((), bool)))(h, xt)
 
-            return jax.lax.scan(step, torso.init_hidden(), (o, r, m))[1]
-
-        return jax.vmap(per_agent, in_axes=1, out_axes=1)(own, rows, mask)
+        h0 = jnp.broadcast_to(torso.init_hidden(), (own.shape[1], torso.hidden_dim))
+        return jax.lax.scan(step, h0, x)[1]
 
     def entity_inputs(self, ep: Episodes) -> dict[str, Array]:
         """Entity views of one episode: own inputs (features and last action), entity rows and

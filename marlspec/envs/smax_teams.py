@@ -33,7 +33,7 @@ from typing import Any
 import equinox as eqx
 import jax
 import jax.numpy as jnp
-from jaxtyping import Array, Int, PRNGKeyArray
+from jaxtyping import Array, Bool, Int, PRNGKeyArray
 
 from marlspec.envs._imports import jaxmarl, library_code
 from marlspec.envs.base import Env, EnvInfo, TimeStep, scalar
@@ -53,11 +53,20 @@ class TeamState(eqx.Module):
 
 
 class SMAXTeams(Env):
+    """The composition (team-size ranges, unit types) is held in arrays, not in static fields, so
+    environments that differ only in their compositions share compiled programs (the runner
+    evaluates every held-out composition with one)."""
+
+    allies: Int[Array, " 2"]
+    """[low, high] of the allies per episode."""
+    enemies: Int[Array, " 2"]
+    """[low, high] of the enemies per episode (ignored where `same_size`)."""
+    same_size: Bool[Array, ""]
+    """As many enemies as allies."""
+    unit_types: Int[Array, " K"]
+    """SMAX type indices drawn uniformly for every unit."""
     raw: Any = eqx.field(static=True)
     slots: int = eqx.field(static=True)
-    allies: tuple[int, int] = eqx.field(static=True)
-    enemies: tuple[int, int] | None = eqx.field(static=True)
-    unit_types: tuple[int, ...] = eqx.field(static=True)
     max_steps: int = eqx.field(static=True)
     info: EnvInfo = eqx.field(static=True)
 
@@ -66,8 +75,11 @@ class SMAXTeams(Env):
         jaxmarl()
         from jaxmarl.environments.smax import HeuristicEnemySMAX
 
-        self.slots, self.allies, self.enemies, self.max_steps = slots, allies, enemies, max_steps
-        self.unit_types = tuple(SMAX_UNIT_TYPES.index(t) for t in unit_types)
+        self.slots, self.max_steps = slots, max_steps
+        self.allies = jnp.asarray(allies, jnp.int32)
+        self.enemies = jnp.asarray(allies if enemies is None else enemies, jnp.int32)
+        self.same_size = jnp.asarray(enemies is None)
+        self.unit_types = jnp.asarray([SMAX_UNIT_TYPES.index(t) for t in unit_types], jnp.int32)
         self.raw = HeuristicEnemySMAX(num_allies=slots, num_enemies=slots, max_steps=max_steps, attack_mode=enemy_attack)
         others = 2 * slots - 1
         self.info = EnvInfo(
@@ -109,10 +121,8 @@ class SMAXTeams(Env):
     def reset(self, key: PRNGKeyArray) -> tuple[TeamState, TimeStep]:
         k_raw, k_allies, k_enemies, k_types = jax.random.split(key, 4)
         allies = jax.random.randint(k_allies, (), self.allies[0], self.allies[1] + 1)
-        enemies = allies if self.enemies is None else jax.random.randint(k_enemies, (), self.enemies[0],
-                                                                         self.enemies[1] + 1)
-        choices = jnp.asarray(self.unit_types, jnp.int32)
-        types = choices[jax.random.randint(k_types, (2 * self.slots,), 0, len(self.unit_types))]
+        enemies = jnp.where(self.same_size, allies, jax.random.randint(k_enemies, (), self.enemies[0], self.enemies[1] + 1))
+        types = self.unit_types[jax.random.randint(k_types, (2 * self.slots,), 0, self.unit_types.shape[0])]
         slot = jnp.arange(self.slots)
         alive = jnp.concatenate([slot < allies, slot < enemies])
         with library_code():

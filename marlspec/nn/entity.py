@@ -88,19 +88,27 @@ class EntityTorso(eqx.Module):
     def init_hidden(self) -> Float[Array, " H"]:
         return jnp.zeros((self.hidden_dim,), jnp.float32)
 
-    def __call__(
-        self, hidden: Float[Array, " H"], own: Float[Array, " o"], rows: Float[Array, "E d"], mask: Bool[Array, " E"],
-        reset: Bool[Array, ""],
-    ) -> tuple[Float[Array, " H"], Float[Array, " F"]]:
+    def attend(self, own: Float[Array, " o"], rows: Float[Array, "E d"], mask: Bool[Array, " E"]) -> Float[Array, " F"]:
+        """The feed-forward part (everything before the GRU): callers that have a whole episode
+        run it on every step at once and scan only the GRU (`recur`)."""
         act = self.activation
         tokens = jnp.concatenate([act(self.own_in(own))[None], jax.vmap(lambda r: act(self.entity_in(r)))(rows)])
         q, k, v = jnp.split(jax.vmap(self.qkv)(tokens), 3, axis=-1)
         keep = jnp.concatenate([jnp.ones((1,), bool), mask])  # the agent always attends to itself
-        x = act(self.fc(act(self.out(masked_attention(q[0], k, v, keep, self.heads)))))
+        return act(self.fc(act(self.out(masked_attention(q[0], k, v, keep, self.heads)))))
+
+    def recur(self, hidden: Float[Array, " H"], x: Float[Array, " F"], reset: Bool[Array, ""]) -> tuple[Array, Array]:
+        """The GRU step on `attend`'s output (the identity when feed-forward)."""
         if self.cell is None:
             return hidden, x
         hidden = self.cell(x, jnp.where(reset, jnp.zeros_like(hidden), hidden))
         return hidden, hidden
+
+    def __call__(
+        self, hidden: Float[Array, " H"], own: Float[Array, " o"], rows: Float[Array, "E d"], mask: Bool[Array, " E"],
+        reset: Bool[Array, ""],
+    ) -> tuple[Float[Array, " H"], Float[Array, " F"]]:
+        return self.recur(hidden, self.attend(own, rows, mask), reset)
 
 
 class EntityMixer(eqx.Module):

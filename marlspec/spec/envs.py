@@ -148,6 +148,10 @@ class TeamMatrixSpec(Spec):
         return [Sizes(2, "discrete", 2, 4, 4).line("teams [AB, BA] (MIPI sec. 5.1; evaluate on [BB])")]
 
     @property
+    def longest_episode(self) -> int:
+        return 1
+
+    @property
     def label(self) -> str:
         return f"team_matrix/{'+'.join(self.teams)}"
 
@@ -363,6 +367,10 @@ class SMAXTeamsSpec(_AdapterSpec):
     @property
     def resolved_unit_types(self) -> tuple[str, ...]:
         return tuple(self.unit_types) if self.unit_types is not None else SMAX_TEAM_PRESETS[self.units or "sz"]
+
+    @property
+    def longest_episode(self) -> int:
+        return self.max_steps
 
     def composition_frozen(self) -> dict[str, Any]:
         """What a held-out composition keeps from this spec: the slot count (it shapes the networks)."""

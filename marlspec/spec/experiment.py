@@ -141,6 +141,12 @@ class ExperimentSpec(Spec):
             fail("network.kind", f"env {env.label} changes its team size every episode; a {net.kind} network is"
                  " sized to a fixed number of agents; use algorithm kind mipi with network: {kind: entity}",
                  net.kind)
+        longest = getattr(env, "longest_episode", None)
+        buffer = getattr(algo, "buffer_size", None)
+        if wants_entities and longest is not None and buffer is not None and buffer < self.train.num_envs * (longest + 1):
+            fail("algorithm.buffer_size", f"{buffer} episodes is too small for {self.train.num_envs} environments with"
+                 f" episodes of up to {longest} steps (each environment writes its own episode slot); use at least"
+                 f" {self.train.num_envs * (longest + 1)} or fewer train.num_envs", buffer)
         for name in self.eval.compositions:
             self.composition_env(name)
         return self

@@ -27,6 +27,7 @@ from marlspec.io.rundir import RunDir
 from marlspec.spec import ExperimentSpec
 from marlspec.train.experiment import Experiment, RunnerState
 from marlspec.train.host import HostExperiment, HostRunnerState
+from marlspec.train.rollout import evaluate as rollout_evaluate
 
 AnyExperiment = Experiment | HostExperiment
 """A compiled experiment: jitted end to end, or with its environment on the host."""
@@ -333,17 +334,22 @@ class CompositionEvals:
         from marlspec.compile import compile as compile_spec
 
         self.names = list(spec.eval.compositions)
-        self.evaluators = {
-            name: make_evaluator(compile_spec(spec.model_copy(update={"env": spec.composition_env(name)})))
-            for name in self.names
-        }
+        self.envs = {name: compile_spec(spec.model_copy(update={"env": spec.composition_env(name)})).env
+                     for name in self.names}
+        algorithm, episodes, greedy = experiment.algorithm, spec.eval.episodes, spec.eval.greedy
+        # One program for every composition whose environment differs only in arrays (the
+        # composition is then an argument, not a constant): smax_teams and team_matrix do.
+        self._evaluate = eqx.filter_jit(eqx.filter_vmap(
+            lambda env, learner, key: rollout_evaluate(env, algorithm, learner, key, episodes, "execution", greedy),
+            in_axes=(None, 0, 0)))
         self.latest: dict[str, dict[str, np.ndarray]] = {}
         self.evals: dict[str, dict[int, list[dict[str, Any]]]] = {name: {} for name in self.names}
         self.history: dict[str, list[dict[str, Any]]] = {name: [] for name in self.names}
 
     def evaluate(self, learners: Any, index: int, seeds: list[int], steps: int) -> None:
-        for name, evaluator in self.evaluators.items():
-            out = evaluator(learners, index, "execution", seeds)
+        keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s + 2_000_003), index) for s in seeds])
+        for name, env in self.envs.items():
+            out = jax.tree.map(np.asarray, self._evaluate(env, learners, keys))
             self.latest[name] = out
             for i, seed in enumerate(seeds):
                 entry: dict[str, Any] = {"env_steps": steps, "return": out["return"][i].tolist()}
