@@ -14,6 +14,7 @@ from marlspec.algorithms.happo import HAPPO
 from marlspec.algorithms.macpf import MACPF
 from marlspec.algorithms.magpo import MAGPO, MAGPOConfig
 from marlspec.algorithms.mat import MAT, MATConfig
+from marlspec.algorithms.mipi import MIPI, MIPIConfig
 from marlspec.algorithms.off_policy import OffPolicyConfig
 from marlspec.algorithms.ppo import PPO, PPOConfig
 from marlspec.algorithms.value_decomposition import ValueDecomposition
@@ -27,10 +28,13 @@ from marlspec.envs.mpe import MPE
 from marlspec.envs.pettingzoo import PettingZooEnv
 from marlspec.envs.predator_prey import PredatorPrey
 from marlspec.envs.smax import SMAX
+from marlspec.envs.smax_teams import SMAXTeams
+from marlspec.envs.team_matrix import TeamMatrixGame
 from marlspec.envs.wrappers import AgentIDs
 from marlspec.nn import TorsoFactory
+from marlspec.nn.entity import EntityNetConfig
 from marlspec.spec import ExperimentSpec, SpecError
-from marlspec.spec.algorithms import AgentMixerSpec, CTDSSpec, MAGPOSpec, MATSpec, PPOFamilySpec
+from marlspec.spec.algorithms import AgentMixerSpec, CTDSSpec, MAGPOSpec, MATSpec, MIPISpec, PPOFamilySpec
 from marlspec.spec.envs import (
     ConnectorSpec,
     CoordSumSpec,
@@ -42,9 +46,11 @@ from marlspec.spec.envs import (
     PredatorPreySpec,
     RWARESpec,
     SMAXSpec,
+    SMAXTeamsSpec,
+    TeamMatrixSpec,
 )
 from marlspec.spec.importing import check_factory
-from marlspec.spec.networks import GRUSpec, MLPSpec
+from marlspec.spec.networks import EntitySpec, GRUSpec, MLPSpec
 from marlspec.train.experiment import Experiment
 from marlspec.train.host import HostExperiment
 
@@ -52,6 +58,10 @@ from marlspec.train.host import HostExperiment
 def _matrix(spec: MatrixGameSpec) -> Env:
     tables: dict[str, Any] = {"climbing": CLIMBING, "nonmonotonic": NONMONOTONIC, "penalty": penalty(spec.k), "custom": spec.payoff}
     return MatrixGame(tables[spec.game], spec.episode_length, name=spec.label)
+
+
+def _team_matrix(spec: TeamMatrixSpec) -> Env:
+    return TeamMatrixGame(tuple(spec.teams), spec.payoffs, name="team_matrix")  # no composition: shared programs
 
 
 def _coordsum(spec: CoordSumSpec) -> Env:
@@ -65,6 +75,12 @@ def _mpe(spec: MPESpec) -> Env:
 
 def _smax(spec: SMAXSpec) -> Env:
     return SMAX(spec.map, spec.max_steps, spec.enemy_attack, spec.enemy_shoots)
+
+
+def _smax_teams(spec: SMAXTeamsSpec) -> Env:
+    # The name leaves out the composition: compositions then share compiled programs (SMAXTeams).
+    return SMAXTeams(spec.allies, spec.enemies, spec.resolved_unit_types, spec.resolved_slots, spec.max_steps,
+                     spec.enemy_attack, name=f"smax_teams/{spec.resolved_slots}_slots")
 
 
 def _lbf(spec: LBFSpec) -> Env:
@@ -98,7 +114,7 @@ def _pettingzoo(spec: PettingZooSpec) -> HostEnv:
 
 
 ENVS: dict[str, Callable[[Any], Env | HostEnv]] = {
-    "matrix": _matrix, "coordsum": _coordsum, "mpe": _mpe, "smax": _smax, "lbf": _lbf, "rware": _rware,
+    "matrix": _matrix, "team_matrix": _team_matrix, "coordsum": _coordsum, "mpe": _mpe, "smax": _smax, "smax_teams": _smax_teams, "lbf": _lbf, "rware": _rware,
     "connector": _connector, "mabrax": _mabrax, "predator_prey": _predator_prey, "pettingzoo": _pettingzoo,
 }
 """Environment builders by spec `kind`."""
@@ -158,7 +174,8 @@ def _off_policy_config(spec: ExperimentSpec) -> OffPolicyConfig:
     """The off-policy family's config: every spec field that OffPolicyConfig knows."""
     fields = {f.name for f in dataclasses.fields(OffPolicyConfig)}
     values = {k: v for k, v in spec.algorithm.model_dump().items() if k in fields}
-    return OffPolicyConfig(**values, lr=spec.train.lr, agent_id=spec.network.agent_id, num_envs=spec.train.num_envs)
+    return OffPolicyConfig(**values, lr=spec.train.lr, agent_id=getattr(spec.network, "agent_id", False),
+                           num_envs=spec.train.num_envs)
 
 
 def _value_decomposition(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorithm:
@@ -174,6 +191,17 @@ def _macpf(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorith
     return MACPF(info=info, config=_off_policy_config(spec), make_torso=torso, dependent=dependent)
 
 
+def _mipi(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorithm:
+    a, net = cast(MIPISpec, spec.algorithm), cast(EntitySpec, spec.network)  # the spec checks both kinds
+    alpha = a.resolved_alpha  # constant, as in the paper
+    config = dataclasses.replace(_off_policy_config(spec), alpha_start=alpha, alpha_end=alpha, alpha_anneal_steps=1)
+    mipi = MIPIConfig(regularizer=a.regularizer, ba_iterations=a.ba_iterations, imagine=a.imagine,
+                      imagine_lambda=a.imagine_lambda, shared_torso=a.shared_torso, actor_utility=a.actor_utility)
+    entity = EntityNetConfig(embed=net.embed, heads=net.heads, hidden=net.hidden, recurrent=net.recurrent,
+                             activation=net.activation)
+    return MIPI(info=info, config=config, make_torso=torso, net=entity, mipi=mipi)
+
+
 ALGORITHMS: dict[str, Callable[[ExperimentSpec, EnvInfo, TorsoFactory], Algorithm]] = {
     "ippo": _ppo,
     "mappo": _ppo,
@@ -187,11 +215,15 @@ ALGORITHMS: dict[str, Callable[[ExperimentSpec, EnvInfo, TorsoFactory], Algorith
     "magpo": _magpo,
     "ctds": _magpo,
     "agentmixer": _agentmixer,
+    "mipi": _mipi,
 }
 """Algorithm builders by spec `kind`."""
 
 
-def make_torso(spec: MLPSpec | GRUSpec) -> TorsoFactory:
+def make_torso(spec: MLPSpec | GRUSpec | EntitySpec) -> TorsoFactory:
+    if isinstance(spec, EntitySpec):  # the torso of what is not entity-structured (MIPI's marginal policy)
+        kind = "gru" if spec.recurrent else "mlp"
+        return TorsoFactory(kind=kind, hidden=(spec.hidden,), fc=spec.embed, activation=spec.activation)
     if isinstance(spec, GRUSpec):
         return TorsoFactory(kind="gru", hidden=(spec.hidden,), fc=spec.fc, activation=spec.activation)
     return TorsoFactory(kind="mlp", hidden=tuple(spec.hidden), activation=spec.activation)

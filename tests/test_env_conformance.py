@@ -39,6 +39,8 @@ CASES: dict[str, tuple[dict, int, set[str]]] = {
     "coordsum": ({"kind": "coordsum", "task": "3x10-30", "time_limit": 6}, 14, {"terminated"}),
     "mpe": ({"kind": "mpe", "scenario": "simple_speaker_listener", "max_steps": 8}, 18, {"truncated"}),
     "smax": ({"kind": "smax", "map": "3m", "max_steps": 16}, 40, {"terminated", "truncated"}),
+    "smax_teams": ({"kind": "smax_teams", "allies": [2, 4], "slots": 4, "max_steps": 16}, 40, {"truncated"}),
+    "team_matrix": ({"kind": "team_matrix", "teams": ["AB", "BA", "BB"]}, 6, {"terminated"}),
     "lbf": ({"kind": "lbf", "task": "8x8-2p-2f-coop", "time_limit": 10}, 24, {"truncated"}),
     "rware": ({"kind": "rware", "task": "tiny-2ag", "time_limit": 15}, 40, {"truncated"}),
     "connector": ({"kind": "connector", "task": "con-5x5x3a", "time_limit": 12}, 30, {"terminated", "truncated"}),

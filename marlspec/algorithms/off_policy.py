@@ -219,6 +219,21 @@ class OffPolicy(Algorithm):
     def next_carry(self, hidden: Array, actions: Int[Array, " N"]) -> tuple[Array, Array]:
         return hidden, jax.nn.one_hot(actions, self.info.num_actions)
 
+    def apply_group(self, params: Any, opt_state: Any, grads: Any) -> tuple[Any, Any]:
+        """One optimiser step of one parameter group."""
+        updates, opt_state = self.optimizer().update(grads, opt_state, eqx.filter(params, eqx.is_inexact_array))
+        return eqx.apply_updates(params, updates), opt_state
+
+    def gradient_step(
+        self, params: tuple[Any, ...], opt_state: tuple[Any, ...], target: tuple[Any, ...], batch: Episodes,
+        key: PRNGKeyArray, alpha: Float[Array, ""],
+    ) -> tuple[tuple[Any, ...], tuple[Any, ...], dict[str, Array]]:
+        """One gradient step of `loss` on a sampled batch, every optimiser group at once. (MIPI
+        replaces it with its alternation of losses, `algorithms.mipi`.)"""
+        grads, metrics = eqx.filter_grad(self.loss, has_aux=True)(params, target, batch, key, alpha)
+        new = [self.apply_group(p, s, g) for p, g, s in zip(params, grads, opt_state, strict=True)]
+        return tuple(p for p, _ in new), tuple(s for _, s in new), metrics
+
     def update(
         self, state: OffPolicyState, batch: Trajectory, key: PRNGKeyArray
     ) -> tuple[OffPolicyState, dict[str, Array]]:
@@ -230,7 +245,6 @@ class OffPolicy(Algorithm):
             moments = moments.update(batch.state.reshape(-1, batch.state.shape[-1]))
         ready = self.replay.can_sample(replay, c.batch_size)
         alpha = self.alpha(env_steps)
-        opt = self.optimizer()
 
         def step(carry: tuple[Any, Any], k: PRNGKeyArray) -> tuple[tuple[Any, Any], dict[str, Array]]:
             params, opt_state = carry
@@ -238,13 +252,8 @@ class OffPolicy(Algorithm):
             episodes = self.replay.sample(replay, k_sample, c.batch_size)
             if c.normalize_state:
                 episodes = eqx.tree_at(lambda e: e.state, episodes, moments.standardize(episodes.state))
-            grads, metrics = eqx.filter_grad(self.loss, has_aux=True)(params, state.target, episodes, k_loss, alpha)
-            new_params, new_opt = [], []
-            for p, g, s in zip(params, grads, opt_state, strict=True):
-                updates, s = opt.update(g, s, eqx.filter(p, eqx.is_inexact_array))
-                new_params.append(eqx.apply_updates(p, updates))
-                new_opt.append(s)
-            return (tuple(new_params), tuple(new_opt)), metrics
+            params, opt_state, metrics = self.gradient_step(params, opt_state, state.target, episodes, k_loss, alpha)
+            return (params, opt_state), metrics
 
         def train(_: None) -> tuple[tuple[Any, Any], dict[str, Array]]:
             return jax.lax.scan(step, (state.params, state.opt_state), jax.random.split(key, c.train_steps))

@@ -51,6 +51,28 @@ class EnvInfo:
     """Optional entity view: features per entity."""
     own_features: tuple[int, ...] | None = None
     """Optional entity view: feature indices that are the agent's own (s+); the rest are team-related (s-)."""
+    entity_ids: tuple[tuple[int, ...], ...] | None = None
+    """Optional entity view: for each agent slot, the global entity index (a row of the state's
+    entity view) of each of its observation's entity rows. Agent slot i is global entity i."""
+    state_entity_dim: int | None = None
+    """Optional entity view of the state: `state` is `state_dim / state_entity_dim` rows of this
+    width, one per global entity, agent slots first."""
+    dynamic_team: bool = False
+    """True when the team's size changes from episode to episode (`agent_mask` varies)."""
+
+    @property
+    def entity_view(self) -> bool:
+        """True when observations and state are entity-structured (`entity_view` below applies).
+        Layout: an observation is `n_entities` rows of `entity_dim` features followed by the
+        agent's own features (`own_features`, s+); a row of zeros is an entity that is absent
+        (not in this episode's team, dead, or out of sight)."""
+        return None not in (self.n_entities, self.entity_dim, self.own_features, self.entity_ids,
+                            self.state_entity_dim)
+
+    @property
+    def n_state_entities(self) -> int:
+        assert self.state_entity_dim is not None, "no entity view of the state"
+        return self.state_dim // self.state_entity_dim
 
     @property
     def discrete(self) -> bool:
@@ -124,3 +146,19 @@ def used_dims(sizes: tuple[int, ...], width: int) -> Bool[Array, "N width"]:
     """Row i is True on the first `sizes[i]` entries: the actions (or action dimensions)
     agent i really has when agents of different sizes are padded to `width`."""
     return jnp.arange(width)[None, :] < jnp.asarray(sizes)[:, None]
+
+
+def entity_view(obs: Float[Array, " obs"], info: EnvInfo) -> tuple[Float[Array, " own"], Float[Array, "E d"], Bool[Array, " E"]]:
+    """One agent's observation as (own features s+, entity rows s-, which rows are present):
+    the layout `EnvInfo.entity_view` describes. A row is present when any feature is non-zero."""
+    assert info.n_entities is not None and info.entity_dim is not None and info.own_features is not None
+    rows = obs[: info.n_entities * info.entity_dim].reshape(info.n_entities, info.entity_dim)
+    own = obs[jnp.asarray(info.own_features)]
+    return own, rows, jnp.any(rows != 0, axis=-1)
+
+
+def state_entities(state: Float[Array, " state"], info: EnvInfo) -> tuple[Float[Array, "G d"], Bool[Array, " G"]]:
+    """The state as one row per global entity (agent slots first) and which rows are present."""
+    assert info.state_entity_dim is not None
+    rows = state.reshape(-1, info.state_entity_dim)
+    return rows, jnp.any(rows != 0, axis=-1)

@@ -301,30 +301,43 @@ class RunDir:
             return None
         return summary if isinstance(summary, dict) else None
 
-    def write_marl_eval(self, spec: ExperimentSpec, evals: dict[int, list[dict[str, Any]]]) -> None:
+    def write_marl_eval(self, spec: ExperimentSpec, evals: dict[int, list[dict[str, Any]]],
+                        compositions: dict[str, dict[int, list[dict[str, Any]]]] | None = None) -> None:
         """marl-eval's JSON layout: env -> task -> algorithm -> seed_k -> step_i -> metrics,
         plus `absolute_metrics` from the final evaluation. `evals[seed]` is a list of
-        `{"env_steps", "return": [per episode], "win_rate"?: [..]}`."""
+        `{"env_steps", "return": [per episode], "win_rate"?: [..]}`. Each held-out team
+        composition (`eval.compositions`) is a task of its own, `<task>@<name>`."""
         env_name, _, task = spec.env.label.partition("/")
-        seeds: dict[str, Any] = {}
-        for seed, records in evals.items():
-            steps = {
-                f"step_{i}": {"step_count": r["env_steps"], **{k: v for k, v in r.items() if k != "env_steps"}}
-                for i, r in enumerate(records)
-            }
-            if records:
-                steps["absolute_metrics"] = {k: v for k, v in records[-1].items() if k != "env_steps"}
-            seeds[f"seed_{seed}"] = steps
-        write_json(self.path / MARL_EVAL_FILE, {env_name: {task or env_name: {spec.algorithm.kind: seeds}}})
+        task = task or env_name
 
-    def read_marl_eval(self, spec: ExperimentSpec, env_steps: int) -> dict[int, list[dict[str, Any]]]:
+        def seeds_of(per_seed: dict[int, list[dict[str, Any]]]) -> dict[str, Any]:
+            seeds: dict[str, Any] = {}
+            for seed, records in per_seed.items():
+                steps = {
+                    f"step_{i}": {"step_count": r["env_steps"], **{k: v for k, v in r.items() if k != "env_steps"}}
+                    for i, r in enumerate(records)
+                }
+                if records:
+                    steps["absolute_metrics"] = {k: v for k, v in records[-1].items() if k != "env_steps"}
+                seeds[f"seed_{seed}"] = steps
+            return seeds
+
+        tasks = {task: {spec.algorithm.kind: seeds_of(evals)}}
+        for name, per_seed in (compositions or {}).items():
+            tasks[f"{task}@{name}"] = {spec.algorithm.kind: seeds_of(per_seed)}
+        write_json(self.path / MARL_EVAL_FILE, {env_name: tasks})
+
+    def read_marl_eval(self, spec: ExperimentSpec, env_steps: int,
+                       composition: str | None = None) -> dict[int, list[dict[str, Any]]]:
         """The per-seed evaluation entries of `marl_eval.json` up to `env_steps` (the inverse
-        of `write_marl_eval`); empty lists where the file is missing."""
+        of `write_marl_eval`), of the spec's task or of a held-out `composition`; empty lists
+        where the file is missing."""
         out: dict[int, list[dict[str, Any]]] = {s: [] for s in spec.train.seeds}
         try:
             data = json.loads((self.path / MARL_EVAL_FILE).read_text())
             env_name, _, task = spec.env.label.partition("/")
-            seeds = data[env_name][task or env_name][spec.algorithm.kind]
+            name = (task or env_name) + (f"@{composition}" if composition else "")
+            seeds = data[env_name][name][spec.algorithm.kind]
         except (OSError, ValueError, KeyError, TypeError):
             return out
         for seed in out:

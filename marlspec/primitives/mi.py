@@ -98,3 +98,47 @@ def ba_iterate(
 
     _, history = jax.lax.scan(step, pi0, None, length=num_iters)
     return history
+
+
+# ----------------------------------------------------------------------------------------
+# The deep-RL losses of MIPI's practical framework (section 4.4). Each acts on one agent
+# at one step (callers vmap); `logits` are already masked (`factorization.mask_logits`),
+# so unavailable actions carry probability 0.
+
+
+def mi_log_ratio(
+    logits: Float[Array, " A"], marginal_logits: Float[Array, " A"], action: Array,
+) -> Float[Array, ""]:
+    """log pi_i(u|s) - log pibar_i(u|s^+) at `action`: the per-agent term of the MI-augmented
+    reward (eqs. 3 and 16). Summed over agents and scaled by alpha it is subtracted from the
+    bootstrapped joint value in the soft TD target of eq. 16."""
+    return jax.nn.log_softmax(logits)[action] - jax.nn.log_softmax(marginal_logits)[action]
+
+
+def mi_actor_loss(
+    logits: Float[Array, " A"], marginal_logits: Float[Array, " A"], q: Float[Array, " A"],
+    alpha: Float[Array, ""] | float,
+) -> Float[Array, ""]:
+    """MIPI eq. 18: E_{u ~ pi}[alpha (log pi(u|s) - log pibar(u|s^+)) - Q_i(s, u)], exactly over
+    the actions. The marginal and the utility are held fixed, so this is
+    alpha KL(pi || pibar exp(Q/alpha) / Z) - alpha log Z: its minimiser is eq. 13's
+    Blahut-Arimoto step pi ∝ pibar exp(Q/alpha) (tests/theory/test_primitives_vs_tabular.py).
+    With pibar uniform it is the entropy-regularised (SAC) actor loss up to a constant."""
+    logp = jax.nn.log_softmax(logits)
+    probs = jnp.exp(logp)
+    prior = jax.lax.stop_gradient(jax.nn.log_softmax(marginal_logits))
+    live = probs > 0
+    terms = jnp.where(live, probs * (alpha * (logp - prior) - jax.lax.stop_gradient(q)), 0.0)
+    return jnp.sum(terms)
+
+
+def marginal_nll(
+    imagined_probs: Float[Array, " A"], marginal_logits: Float[Array, " A"], avail: Bool[Array, " A"],
+) -> Float[Array, ""]:
+    """MIPI eq. 17 for one imagined composition s*: -E_{u ~ pi(u|s^+, s*)} log pibar(u|s^+), the
+    maximum-likelihood loss of the marginal policy, taken exactly over the actions instead of
+    with one sampled u (same expectation, less variance). The imagined policy is held fixed.
+    Averaged over s* ~ rho-hat its minimiser is eq. 12's marginal sum_s* rho-hat pi(.|s^+, s*)."""
+    logm = jax.nn.log_softmax(jnp.where(avail, marginal_logits, NEG))
+    target = jax.lax.stop_gradient(imagined_probs)
+    return -jnp.sum(jnp.where(avail & (target > 0), target * logm, 0.0))

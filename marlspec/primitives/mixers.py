@@ -129,3 +129,17 @@ def conditional_soft_mix(
     `linear_hypernet`. Agents with `present` 0 contribute nothing."""
     terms = k * qs - soft_value(k[:, None] * q_all, avail, alpha)
     return jnp.sum(terms if present is None else terms * present) + b
+
+
+def attention_linear(
+    qs: Float[Array, " M"], weights: Float[Array, " M"], bias: Float[Array, ""],
+) -> Float[Array, ""]:
+    """MIPI's mixer (eqs. 14-15), with REFIL's attention weights (`nn.entity.EntityMixer`):
+
+        Q_jt = sum_i w_i(s) Q_i + b(s),   w_i(s) >= 0,
+
+    the linear, non-negative decomposition that keeps IGM (the paper's eq. 6 form). The weights
+    come from attention over the state's entity rows, so nothing is sized to the team; absent
+    agents carry w_i = 0. REFIL's imagined objective mixes 2N utilities at once: the
+    within-group and the interaction utility of every agent, each with its own weight."""
+    return jnp.sum(jnp.abs(weights) * qs) + bias

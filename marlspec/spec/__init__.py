@@ -7,6 +7,7 @@ from marlspec.spec.algorithms import (
     MACPFControlSpec,
     MACPFSpec,
     MAPPOSpec,
+    MIPISpec,
     OffPolicySpec,
     PPOFamilySpec,
     QMIXSpec,
@@ -27,10 +28,11 @@ from marlspec.spec.envs import (
     PredatorPreySpec,
     RWARESpec,
     SMAXSpec,
+    TeamMatrixSpec,
 )
 from marlspec.spec.experiment import EvalSpec, ExperimentSpec, LogSpec, TrainSpec
 from marlspec.spec.loading import SpecError, dump_spec, load_spec, parse_spec
-from marlspec.spec.networks import GRUSpec, MLPSpec, NetworkSpec
+from marlspec.spec.networks import EntitySpec, GRUSpec, MLPSpec, NetworkSpec
 
 __all__ = [
     "COORDSUM_TASKS",
@@ -41,6 +43,9 @@ __all__ = [
     "PredatorPreySpec",
     "RWARESpec",
     "SMAXSpec",
+    "TeamMatrixSpec",
+    "MIPISpec",
+    "EntitySpec",
     "AlgorithmSpec",
     "FOPSpec",
     "MACPFControlSpec",

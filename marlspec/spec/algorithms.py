@@ -379,8 +379,75 @@ MIXER_FIELDS = frozenset({"width", "agent_hidden", "channel_hidden", "blocks", "
 """AgentMixer fields that configure the Policy Modifier (rejected with `mixer: false`)."""
 
 
+class MIPISpec(OffPolicySpec):
+    """MIPI (paper 002): an off-policy actor-critic on REFIL's entity attention and imagined
+    sub-teams whose reward is augmented by -alpha sum_i log(pi_i(u_i|s) / pibar_i(u_i|s_i^+)),
+    the mutual information between each agent's action and its team-related features s_i^-,
+    optimised by Blahut-Arimoto alternations of the policy and a learned marginal policy
+    (`marlspec.algorithms.mipi`). Needs `network: {kind: entity}` and an environment with an
+    entity view (team_matrix, smax_teams)."""
+
+    entity_network: ClassVar[bool] = True
+    kind: Literal["mipi"] = "mipi"
+    regularizer: Literal["mi", "entropy", "none"] = "mi"
+    """The augmented reward: `mi` (MIPI, eqs. 16-18), `entropy` (-alpha sum_i log pi_i: the
+    paper's Entropy ablation) or `none` (alpha = 0: its Value ablation)."""
+    alpha: float | None = Field(None, ge=0.0)
+    """Temperature alpha (constant, as in the paper). Unset means 0.03 for `mi` and `entropy`
+    (the paper's SZ and CSZ value; 0.1 for MMM, 0.5 in its matrix game) and 0 for `none`."""
+    ba_iterations: int = Field(1, ge=1, le=16)
+    """Blahut-Arimoto iterations per sampled batch (Theorem 2): alternations of one marginal
+    step (eq. 17) and one policy step (eq. 18). The paper uses 1 in its matrix game and 4 in
+    SMAC. `mi` only."""
+    imagine: bool = True
+    """REFIL's imagined sub-teams: the imagined critic loss, and the within-group view as the
+    imagined composition s* of the marginal (eq. 17). False trains the marginal on the real s-."""
+    imagine_lambda: float = Field(0.5, ge=0.0, le=1.0)
+    """lambda of REFIL's loss mix (1 - lambda) L_real + lambda L_imagined (0.5 in REFIL and MIPI)."""
+    shared_torso: bool = True
+    """The policy is a last layer on the critic's entity features (appendix B.2, SMAC); false
+    gives it its own entity network (the matrix game's separate critics and policies, B.1)."""
+    actor_utility: Literal["q", "weighted"] = "q"
+    """What eq. 18 improves against: `q` is Q_i as printed; `weighted` is w_i(s) Q_i, the
+    objective the proof of Lemma 2 uses (theory/THEOREMS.md, claim 7)."""
+    td_lambda: float = Field(0.0, ge=0.0, le=1.0)
+    """lambda of the soft TD(lambda) critic target; 0 is eq. 16's one-step target (REFIL's too)."""
+    normalize_state: bool = False
+    """Must stay false: the state's entity rows are zero where an entity is absent, and
+    standardising them would make absent entities look present."""
+    mixing_embed: int = Field(64, ge=1)
+    """Width of the attention mixer's entity embedding (REFIL's hypernet_embed)."""
+    attention_heads: int = Field(4, ge=1)
+    """Attention heads of the mixer; must divide mixing_embed."""
+
+    @property
+    def resolved_alpha(self) -> float:
+        if self.alpha is not None:
+            return self.alpha
+        return 0.0 if self.regularizer == "none" else 0.03
+
+    @model_validator(mode="after")
+    def _check_mipi(self) -> MIPISpec:
+        if self.regularizer == "none" and self.alpha not in (None, 0.0):
+            fail("algorithm.alpha", "regularizer 'none' is the Value ablation with alpha = 0; remove alpha or pick"
+                 " regularizer mi or entropy", self.alpha)
+        if self.regularizer != "mi" and "ba_iterations" in self.model_fields_set and self.ba_iterations != 1:
+            fail("algorithm.ba_iterations", f"Blahut-Arimoto iterations need regularizer 'mi' (got regularizer"
+                 f" '{self.regularizer}'); remove ba_iterations", self.ba_iterations)
+        if not self.imagine and "imagine_lambda" in self.model_fields_set:
+            fail("algorithm.imagine_lambda", "imagine_lambda weighs the imagined loss, which imagine: false turns off;"
+                 " remove it", self.imagine_lambda)
+        if self.normalize_state:
+            fail("algorithm.normalize_state", "MIPI reads the state as entity rows that are zero where an entity is"
+                 " absent; standardising them breaks that; set normalize_state: false")
+        if self.mixing_embed % self.attention_heads:
+            fail("algorithm.attention_heads", f"{self.attention_heads} heads do not divide mixing_embed ="
+                 f" {self.mixing_embed}; pick a divisor", self.attention_heads)
+        return self
+
+
 AlgorithmSpec = Annotated[
     IPPOSpec | MAPPOSpec | VDNSpec | QMIXSpec | FOPSpec | MACPFSpec | MACPFControlSpec
-    | HAPPOSpec | MATSpec | MAGPOSpec | CTDSSpec | AgentMixerSpec, Field(discriminator="kind")
+    | HAPPOSpec | MATSpec | MAGPOSpec | CTDSSpec | AgentMixerSpec | MIPISpec, Field(discriminator="kind")
 ]
 """Every algorithm kind, chosen by the `kind` field."""

@@ -3,7 +3,7 @@ implementation lives in `marlspec.envs` and is chosen in `marlspec.compile`."""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
@@ -103,6 +103,70 @@ def _check_payoff(payoff: list) -> None:
         fail("env.payoff", f"payoff needs one axis per agent and at least 2 agents (got shape {dims})")
     if len(set(dims)) != 1:
         fail("env.payoff", f"every agent needs the same number of actions (got shape {dims})")
+
+
+TEAM_MATRIX_TYPES = "AB"
+"""Agent types of the team-composition matrix game."""
+
+
+class TeamMatrixSpec(Spec):
+    """The team-composition matrix game of MIPI's section 5.1: two agents of types A or B play
+    one joint step whose payoff depends on the team's composition, drawn per episode from
+    `teams`. Observations are entity-structured: the teammate's type (s-) and one's own (s+).
+    Our payoffs (the paper's are not in its text) are in `marlspec/envs/team_matrix.py`."""
+
+    entity_view: ClassVar[bool] = True
+    composition_fields: ClassVar[tuple[str, ...]] = ("teams",)
+    kind: Literal["team_matrix"] = "team_matrix"
+    teams: list[str] = Field(default_factory=lambda: ["AB", "BA"])
+    """Compositions drawn uniformly per episode, one letter per agent: the paper trains on
+    [AB, BA] and evaluates on [BB] (an `eval.compositions` entry)."""
+    payoffs: dict[str, list] | None = None
+    """Payoff table per composition (nested lists, row = agent 0's action); by default ours for
+    AB, BA, BB and AA (module docstring of marlspec/envs/team_matrix.py)."""
+
+    @model_validator(mode="after")
+    def _check(self) -> TeamMatrixSpec:
+        if not self.teams:
+            fail("env.teams", "needs at least one composition, e.g. [AB, BA]")
+        sizes = {len(t) for t in self.teams}
+        bad = [t for t in self.teams if any(c not in TEAM_MATRIX_TYPES for c in t) or len(t) < 2]
+        if bad or len(sizes) != 1:
+            fail("env.teams", f"each composition is a string of at least 2 types from {TEAM_MATRIX_TYPES!r}, all of"
+                 f" the same length (got {self.teams})")
+        tables = self.payoffs if self.payoffs is not None else {t: [[0.0] * 2] * 2 for t in ("AB", "BA", "BB", "AA")}
+        missing = [t for t in self.teams if t not in tables]
+        if missing:
+            fail("env.payoffs" if self.payoffs is not None else "env.teams",
+                 f"no payoff table for composition(s) {', '.join(missing)}; add them to env.payoffs"
+                 if self.payoffs is not None else f"the built-in payoffs cover AB, BA, BB and AA for 2 agents (got"
+                 f" {', '.join(missing)}); give env.payoffs for others")
+        if self.payoffs is not None:
+            for team, table in self.payoffs.items():
+                _check_payoff(table)
+                if len(_shape(table)) != len(team):
+                    fail(f"env.payoffs.{team}", f"needs one axis per agent ({len(team)})")
+        return self
+
+    @classmethod
+    def presets(cls) -> list[str]:
+        return [Sizes(2, "discrete", 2, 4, 4).line("teams [AB, BA] (MIPI sec. 5.1; evaluate on [BB])")]
+
+    @property
+    def longest_episode(self) -> int:
+        return 1
+
+    @property
+    def label(self) -> str:
+        return f"team_matrix/{'+'.join(self.teams)}"
+
+    @property
+    def action_type(self) -> ActionType:
+        return "discrete"
+
+
+def _shape(table: Any) -> tuple[int, ...]:
+    return (len(table), *_shape(table[0])) if isinstance(table, list) else ()
 
 
 class CoordSumSpec(Spec):
@@ -254,6 +318,98 @@ class SMAXSpec(_AdapterSpec):
     def max_episode_steps(self) -> int | None:
         """The longest episode, in steps (replay slots and compiled loops are sized by it)."""
         return self.max_steps
+
+
+SMAX_UNIT_TYPES = ("marine", "marauder", "stalker", "zealot", "zergling", "hydralisk")
+"""SMAX's six unit types."""
+SMAX_TEAM_PRESETS: dict[str, tuple[str, ...]] = {
+    "sz": ("stalker", "zealot"),
+    "msz": ("marauder", "stalker", "zealot"),
+}
+"""Unit-type lists: `sz` is the paper's SZ; `msz` is our three-type variant standing in for its
+CSZ (SMAX has no colossus; the marauder, a ranged unit with high health, takes its place)."""
+
+
+class SMAXTeamsSpec(_AdapterSpec):
+    """SMAX with a random team per episode (MIPI section 5.2): team sizes drawn from ranges and
+    unit types from a list, all inside `slots` unit slots per side, so that every composition
+    runs in one compiled program. Observations and state are entity-structured."""
+
+    entity_view: ClassVar[bool] = True
+    dynamic_team: ClassVar[bool] = True
+    composition_fields: ClassVar[tuple[str, ...]] = ("allies", "enemies", "units", "unit_types")
+    kind: Literal["smax_teams"] = "smax_teams"
+    allies: tuple[int, int] = (3, 5)
+    """Allies per episode, drawn uniformly from [low, high] (the paper trains on 3-5)."""
+    enemies: tuple[int, int] | None = None
+    """Enemies per episode, [low, high]; unset means as many as allies (the paper's setting)."""
+    units: Literal["sz", "msz"] | None = None
+    """A unit-type preset: `sz` (stalkers and zealots, the paper's SZ; the default when neither
+    this nor `unit_types` is set) or `msz` (marauders, stalkers and zealots: our stand-in for CSZ)."""
+    unit_types: list[str] | None = None
+    """Unit types drawn uniformly for every unit, from SMAX's marine, marauder, stalker, zealot,
+    zergling, hydralisk (instead of a `units` preset)."""
+    slots: int | None = Field(None, ge=1, le=32)
+    """Unit slots per side, the largest team any composition may have: by default the largest of
+    allies and enemies. Set it to the largest evaluation composition (8 for MIPI's 6, 7, 8)."""
+    max_steps: int = Field(100, ge=1)
+    """Episode step limit (a truncation); SMAX's default is 100."""
+    enemy_attack: Literal["closest", "random"] = "closest"
+    """How the scripted enemy picks its target."""
+
+    @model_validator(mode="after")
+    def _check(self) -> SMAXTeamsSpec:
+        for name, rng in (("allies", self.allies), ("enemies", self.enemies)):
+            if rng is None:
+                continue
+            if not 1 <= rng[0] <= rng[1]:
+                fail(f"env.{name}", f"needs 1 <= low <= high (got [{rng[0]}, {rng[1]}])")
+            if self.slots is not None and rng[1] > self.slots:
+                fail(f"env.{name}", f"a team of up to {rng[1]} does not fit in env.slots = {self.slots}; raise"
+                     f" env.slots or lower the range")
+        if self.unit_types is not None and self.units is not None:
+            fail("env.units", "give either a units preset or unit_types, not both")
+        if self.unit_types is not None:
+            if not self.unit_types:
+                fail("env.unit_types", "needs at least one unit type, e.g. [stalker, zealot]")
+            for t in self.unit_types:
+                if t not in SMAX_UNIT_TYPES:
+                    fail("env.unit_types", unknown("SMAX unit type", t, SMAX_UNIT_TYPES))
+        if self.agent_id:
+            fail("env.agent_id", "agent ids are sized to the slot count and break zero-shot transfer to other"
+                 " team sizes; remove it")
+        return self
+
+    @property
+    def resolved_slots(self) -> int:
+        return self.slots if self.slots is not None else max(self.allies[1], (self.enemies or self.allies)[1])
+
+    @property
+    def resolved_unit_types(self) -> tuple[str, ...]:
+        return tuple(self.unit_types) if self.unit_types is not None else SMAX_TEAM_PRESETS[self.units or "sz"]
+
+    @property
+    def longest_episode(self) -> int:
+        return self.max_steps
+
+    def composition_frozen(self) -> dict[str, Any]:
+        """What a held-out composition keeps from this spec: the slot count (it shapes the networks)."""
+        return {"slots": self.resolved_slots}
+
+    @classmethod
+    def presets(cls) -> list[str]:
+        return [f"units {name} ({', '.join(types)}), allies [3, 5], slots 8: "
+                f"{smax_sizes(8, 8).line('').removeprefix(': ')}" for name, types in SMAX_TEAM_PRESETS.items()]
+
+    @property
+    def label(self) -> str:
+        types = (self.units or "sz") if self.unit_types is None else "".join(t[0] for t in self.unit_types)
+        enemies = "" if self.enemies is None else f"_vs_{self.enemies[0]}-{self.enemies[1]}"
+        return f"smax_teams/{types}_{self.allies[0]}-{self.allies[1]}{enemies}"
+
+    @property
+    def action_type(self) -> ActionType:
+        return "discrete"
 
 
 class LBFSpec(_AdapterSpec):
@@ -485,7 +641,7 @@ class PettingZooSpec(_AdapterSpec):
 
 
 EnvSpec = Annotated[
-    MatrixGameSpec | CoordSumSpec | MPESpec | SMAXSpec | LBFSpec | RWARESpec | ConnectorSpec | MABraxSpec
+    MatrixGameSpec | TeamMatrixSpec | CoordSumSpec | MPESpec | SMAXSpec | SMAXTeamsSpec | LBFSpec | RWARESpec | ConnectorSpec | MABraxSpec
     | PredatorPreySpec | PettingZooSpec,
     Field(discriminator="kind"),
 ]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import Field, computed_field, field_validator, model_validator
+from pydantic import Field, ValidationError, computed_field, field_validator, model_validator
 
 from marlspec.spec.algorithms import AlgorithmSpec, OffPolicySpec
 from marlspec.spec.base import INT32_MAX, Spec, fail
@@ -78,6 +78,11 @@ class EvalSpec(Spec):
     """Episodes per evaluation (run in parallel)."""
     greedy: bool = True
     """Act greedily (mode of each policy) during evaluation; false samples."""
+    compositions: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    """Held-out team compositions, evaluated besides the training environment and reported
+    separately: name -> environment fields to override, e.g. `{6v6: {allies: [6, 6]}}` for
+    smax_teams or `{BB: {teams: [BB]}}` for team_matrix. Only an environment's composition
+    fields may change (the trained networks must fit every composition)."""
 
 
 class WandbSpec(Spec):
@@ -201,6 +206,57 @@ class ExperimentSpec(Spec):
                 train.total_env_steps,
             )
         return self
+
+    @model_validator(mode="after")
+    def _teams(self) -> ExperimentSpec:
+        """Dynamic teams: entity networks, entity-structured environments, held-out compositions."""
+        algo, env, net = self.algorithm, self.env, self.network
+        wants_entities = getattr(algo, "entity_network", False)
+        if wants_entities and net.kind != "entity":
+            fail("network.kind", f"{algo.kind} attends over entities and takes no fixed-N agent id; use network:"
+                 " {kind: entity}", net.kind)
+        if net.kind == "entity" and not wants_entities:
+            fail("network.kind", f"the entity network is read by algorithm kind mipi only ({algo.kind} needs"
+                 " mlp or gru)", net.kind)
+        if wants_entities and not getattr(env, "entity_view", False):
+            fail("env.kind", f"{algo.kind} needs entity-structured observations and state; env {env.label} has"
+                 " none (use team_matrix or smax_teams)", env.kind)
+        if getattr(env, "dynamic_team", False) and net.kind != "entity":
+            fail("network.kind", f"env {env.label} changes its team size every episode; a {net.kind} network is"
+                 " sized to a fixed number of agents; use algorithm kind mipi with network: {kind: entity}",
+                 net.kind)
+        longest = getattr(env, "longest_episode", None)
+        buffer = getattr(algo, "buffer_size", None)
+        if wants_entities and longest is not None and buffer is not None and buffer < self.train.num_envs * (longest + 1):
+            fail("algorithm.buffer_size", f"{buffer} episodes is too small for {self.train.num_envs} environments with"
+                 f" episodes of up to {longest} steps (each environment writes its own episode slot); use at least"
+                 f" {self.train.num_envs * (longest + 1)} or fewer train.num_envs", buffer)
+        for name in self.eval.compositions:
+            self.composition_env(name)
+        return self
+
+    def composition_env(self, name: str) -> EnvSpec:
+        """The environment spec of the held-out composition `name` of `eval.compositions`."""
+        override = self.eval.compositions[name]
+        allowed: tuple[str, ...] = getattr(self.env, "composition_fields", ())
+        where = f"eval.compositions.{name}"
+        if not allowed:
+            fail(where, f"env {self.env.label} has no team compositions to evaluate; remove eval.compositions")
+        if not isinstance(override, dict) or not override:
+            fail(where, f"must map composition fields to values, e.g. {{{allowed[0]}: ...}}", override)
+        for key in override:
+            if key not in allowed:
+                fail(f"{where}.{key}", f"a composition may only set {', '.join(allowed)} (the other env fields shape"
+                     " the trained networks)")
+        try:
+            frozen = getattr(self.env, "composition_frozen", dict)()
+            return type(self.env).model_validate({**self.env.model_dump(), **frozen, **override})
+        except ValidationError as err:
+            first = err.errors()[0]
+            ctx = first.get("ctx") or {}
+            path = str(ctx.get("path", "env")).removeprefix("env").lstrip(".") or ".".join(map(str, first["loc"]))
+            message = ctx.get("message", first["msg"])
+            fail(f"{where}.{path}" if path else where, f"{message} (this composition cannot be built)")
 
     @property
     def updates_per_chunk(self) -> int:

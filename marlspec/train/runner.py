@@ -30,6 +30,7 @@ from marlspec.spec import ExperimentSpec, dump_spec
 from marlspec.train.experiment import FINITE_METRIC, Experiment, RunnerState
 from marlspec.train.guard import Diverged, first_nonfinite
 from marlspec.train.host import HostExperiment, HostRunnerState
+from marlspec.train.rollout import evaluate as rollout_evaluate
 from marlspec.train.sharding import DataParallel, barrier
 
 AnyExperiment = Experiment | HostExperiment
@@ -260,6 +261,7 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
     total_updates = schedule.total
     spu = experiment.steps_per_update
     evaluator = make_evaluator(experiment)
+    held_out = CompositionEvals(spec, experiment)  # eval.compositions, each reported on its own
     modes: list[Mode] = ["execution", "behaviour"] if experiment.algorithm.distinct_behaviour else ["execution"]
     evals: dict[int, list[dict[str, Any]]] = {s: [] for s in seeds}
     history: list[dict[str, Any]] = []
@@ -273,6 +275,7 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
     def evaluate_and_log(learners: Any, chunk_metrics: dict[str, np.ndarray] | None) -> None:
         nonlocal eval_index
         results = {mode: evaluator(learners, eval_index, mode, seeds) for mode in modes}
+        held_out.evaluate(learners, eval_index, seeds, updates_done * spu)
         eval_index += 1
         steps = updates_done * spu
         records = []
@@ -293,6 +296,7 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
                     record["behaviour_win_rate"] = float(be["won"][i].mean())
             if chunk_metrics is not None:
                 record.update({k: _mean(v[i]) for k, v in chunk_metrics.items()})
+            held_out.add_to(record, i)
             records.append(record)
             entry = {"env_steps": steps, "return": ex["return"][i].tolist()}
             if "won" in ex:
@@ -309,7 +313,7 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
         """After an evaluation: marl_eval.json, then (every `log.checkpoint_every`-th evaluation,
         and at the end) the checkpoint."""
         nonlocal checkpoint_steps
-        rundir.write_marl_eval(spec, evals)
+        rundir.write_marl_eval(spec, evals, held_out.evals)
         due = (eval_index - 1) % spec.log.checkpoint_every == 0 or updates_done == total_updates
         if spec.log.checkpoint and due:
             rundir.save_checkpoint(state, {
@@ -332,6 +336,7 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
             eval_index = schedule.evaluations_through(updates_done)
             history = rundir.truncate_metrics(updates_done * spu)
             evals = rundir.read_marl_eval(spec, updates_done * spu)
+            held_out.restore(rundir, spec, updates_done * spu)
             checkpoint_steps = start_steps = updates_done * spu
         else:  # stopped before its first checkpoint: start again (the same seeds give the same run)
             rs = template
@@ -381,7 +386,7 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
         bar.close()
         with contextlib.suppress(Exception) if status != "completed" else contextlib.nullcontext():
             _finish(spec, rundir, history, evals, status, updates_done * spu, train_seconds, compile_seconds,
-                    time.perf_counter() - wall0, len(seeds), diverged)
+                    time.perf_counter() - wall0, len(seeds), diverged, held_out)
     return rundir
 
 
@@ -401,7 +406,7 @@ def resume(path: str | Path, progress: bool | None = None) -> RunDir:
 
 def _finish(spec: ExperimentSpec, rundir: RunDir, history: list[dict[str, Any]], evals: dict[int, list[dict[str, Any]]],
             status: str, env_steps: int, train_seconds: float, compile_seconds: float, wall: float, n_seeds: int,
-            diverged: Diverged | None = None) -> None:
+            diverged: Diverged | None = None, held_out: CompositionEvals | None = None) -> None:
     by_seed: dict[int, list[dict[str, Any]]] = {}
     for r in history:
         by_seed.setdefault(r["seed"], []).append(r)
@@ -424,11 +429,15 @@ def _finish(spec: ExperimentSpec, rundir: RunDir, history: list[dict[str, Any]],
         summary["final_win_rate"] = float(np.mean([r["eval_win_rate"] for r in last]))
     if last and last[0].get("behaviour_return") is not None:
         summary["final_behaviour_return"] = float(np.mean([r["behaviour_return"] for r in last]))
+    if held_out is not None and held_out.names:
+        summary["compositions"] = held_out.summary()
     rundir.write_summary(summary)
-    rundir.write_marl_eval(spec, evals)
+    rundir.write_marl_eval(spec, evals, held_out.evals if held_out is not None else None)
     if spec.log.plot and history:
         learning_curve(history, rundir.path / "plots" / "learning_curve.png",
                        f"{spec.algorithm.kind} on {spec.env.label}")
+        if held_out is not None:
+            held_out.plot(rundir.path / "plots", spec)
 
 
 def evaluate_run(path: str | Path, episodes: int | None = None, mode: Mode = "execution") -> dict[str, Any]:
@@ -461,3 +470,84 @@ def evaluate_run(path: str | Path, episodes: int | None = None, mode: Mode = "ex
     if "won" in results:
         out["win_rate"] = float(results["won"].mean())
     return out
+
+
+# --------------------------------------------------------- held-out team compositions (eval.compositions)
+
+
+class CompositionEvals:
+    """Evaluation on the held-out team compositions of `eval.compositions` (MIPI's zero-shot
+    protocol): the learner trained on the spec's environment is evaluated, in execution mode, on
+    each composition's environment, and every composition is reported on its own: a
+    `compositions` entry in each metrics.jsonl record and in summary.json, a task
+    `<task>@<name>` in marl_eval.json and plots/learning_curve_<name>.png."""
+
+    def __init__(self, spec: ExperimentSpec, experiment: AnyExperiment):
+        from marlspec.compile import compile as compile_spec
+
+        self.names = list(spec.eval.compositions)
+        self.envs = {name: compile_spec(spec.model_copy(update={"env": spec.composition_env(name)})).env
+                     for name in self.names}
+        algorithm, episodes, greedy = experiment.algorithm, spec.eval.episodes, spec.eval.greedy
+        # One program for every composition whose environment differs only in arrays (the
+        # composition is then an argument, not a constant): smax_teams and team_matrix do.
+        self._evaluate = eqx.filter_jit(eqx.filter_vmap(
+            lambda env, learner, key: rollout_evaluate(env, algorithm, learner, key, episodes, "execution", greedy),
+            in_axes=(None, 0, 0)))
+        self.latest: dict[str, dict[str, np.ndarray]] = {}
+        self.evals: dict[str, dict[int, list[dict[str, Any]]]] = {name: {} for name in self.names}
+        self.history: dict[str, list[dict[str, Any]]] = {name: [] for name in self.names}
+
+    def evaluate(self, learners: Any, index: int, seeds: list[int], steps: int) -> None:
+        keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s + 2_000_003), index) for s in seeds])
+        for name, env in self.envs.items():
+            out = jax.tree.map(np.asarray, self._evaluate(env, learners, keys))
+            self.latest[name] = out
+            for i, seed in enumerate(seeds):
+                entry: dict[str, Any] = {"env_steps": steps, "return": out["return"][i].tolist()}
+                row: dict[str, Any] = {"seed": seed, "env_steps": steps, "eval_return": float(out["return"][i].mean())}
+                if "won" in out:
+                    entry["win_rate"] = [float(out["won"][i].mean())]
+                    row["eval_win_rate"] = float(out["won"][i].mean())
+                self.evals[name].setdefault(seed, []).append(entry)
+                self.history[name].append(row)
+
+    def restore(self, rundir: RunDir, spec: ExperimentSpec, env_steps: int) -> None:
+        """Reload the held-out results up to `env_steps` from marl_eval.json (a resumed run)."""
+        for name in self.names:
+            self.evals[name] = {s: e for s, e in rundir.read_marl_eval(spec, env_steps, name).items() if e}
+            self.history[name] = [
+                {"seed": seed, "env_steps": e["env_steps"], "eval_return": float(np.mean(e["return"])),
+                 **({"eval_win_rate": float(e["win_rate"][0])} if "win_rate" in e else {})}
+                for seed, entries in self.evals[name].items() for e in entries]
+
+    def add_to(self, record: dict[str, Any], i: int) -> None:
+        """Put seed `i`'s latest held-out results into its metrics record."""
+        if not self.names:
+            return
+        record["compositions"] = {}
+        for name, out in self.latest.items():
+            result = {"eval_return": float(out["return"][i].mean()), "eval_return_std": float(out["return"][i].std())}
+            if "won" in out:
+                result["eval_win_rate"] = float(out["won"][i].mean())
+            record["compositions"][name] = result
+
+    def summary(self) -> dict[str, Any]:
+        out: dict[str, Any] = {}
+        for name, rows in self.history.items():
+            last_step = max(r["env_steps"] for r in rows)
+            last = {r["seed"]: r for r in rows if r["env_steps"] == last_step}
+            entry: dict[str, Any] = {
+                "final_return": float(np.mean([r["eval_return"] for r in last.values()])),
+                "final_return_per_seed": {s: r["eval_return"] for s, r in last.items()},
+            }
+            if all("eval_win_rate" in r for r in last.values()):
+                entry["final_win_rate"] = float(np.mean([r["eval_win_rate"] for r in last.values()]))
+                entry["final_win_rate_per_seed"] = {s: r["eval_win_rate"] for s, r in last.items()}
+            out[name] = entry
+        return out
+
+    def plot(self, folder: Path, spec: ExperimentSpec) -> None:
+        for name, rows in self.history.items():
+            learning_curve(rows, folder / f"learning_curve_{name}.png",
+                           f"{spec.algorithm.kind} on {spec.env.label}, held out: {name}")

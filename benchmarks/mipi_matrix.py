@@ -1,0 +1,121 @@
+"""MIPI and its ablations on the team-composition matrix game (MIPI section 5.1), 10 seeds each.
+
+    python benchmarks/mipi_matrix.py              # every arm, then results/mipi_matrix.{json,md}
+    python benchmarks/mipi_matrix.py mi value     # some arms (each is kept in results/mipi_matrix_runs/)
+    python benchmarks/mipi_matrix.py --table      # rebuild the table from the kept arms
+
+Each arm trains specs/matrix/mipi_team_matrix.yaml (with the arm's overrides) through the
+runner, all seeds side by side in one compiled program, on the compositions (A, B) and (B, A),
+and evaluates the greedy execution policy on them and, zero-shot, on (B, B) (the spec's
+`eval.compositions`). The paper's claim (Figure 2d): MI > entropy and value-only on (B, B).
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from benchmarks._common import RESULTS, write  # noqa: E402
+from marlspec.io.plots import bootstrap_ci  # noqa: E402
+from marlspec.spec import load_spec  # noqa: E402
+from marlspec.train.runner import run  # noqa: E402
+
+SPEC = ROOT / "specs" / "matrix" / "mipi_team_matrix.yaml"
+RUNS = RESULTS / "mipi_matrix_runs"
+
+ARMS: dict[str, tuple[str, ...]] = {
+    "mi": (),
+    "entropy": ("algorithm.regularizer=entropy",),
+    "value": ("algorithm.regularizer=none", "algorithm.alpha=null"),
+    "mi_separate_policy": ("algorithm.shared_torso=false",),
+    "mi_weighted": ("algorithm.actor_utility=weighted",),
+    "entropy_weighted": ("algorithm.regularizer=entropy", "algorithm.actor_utility=weighted"),
+}
+"""The paper's three rewards (Figure 2d: MI, entropy, pure environmental reward = value); MI with the
+policy on its own network instead of a last layer on the critic's features; and MI and entropy
+with eq. 18 improving against w_i(s) Q_i instead of Q_i (`actor_utility: weighted`, the objective
+of the proof of Lemma 2; theory/THEOREMS.md claim 7). Value (alpha = 0) is the same either way."""
+
+BB_ACTIONS = {1.0: "(0,0)", -1.0: "(1,1)", 1.25: "(0,1)/(1,0)", 0.5: "-"}
+"""Greedy return on (B, B) -> the joint action that earns it (payoffs: marlspec/envs/team_matrix.py)."""
+
+NOTES = """Greedy execution policies, 16 evaluation episodes per seed and composition, after 4000
+one-step episodes of training (specs/matrix/mipi_team_matrix.yaml: alpha 0.5 for MI and entropy,
+one Blahut-Arimoto iteration, lr 3e-4, batch 64, Adam, REFIL imagination with lambda 0.5).
+"train" is the return on the training compositions (A, B) and (B, A), whose optimum (1, 1) pays
+1.5; "(B, B)" is the zero-shot return on the held-out composition: 1.0 for the generalizable
+(0, 0), -1.0 for (1, 1), 1.25 for its optimum (0, 1) or (1, 0). CIs: 95% percentile bootstrap
+of the mean over seeds. "MI (nats)": the final batch's mean KL(pi(.|s) || pibar(.|s+)).
+"""
+
+
+def run_arm(name: str) -> dict[str, Any]:
+    spec = load_spec(SPEC, overrides=[*ARMS[name], "log.plot=false", "log.progress=false", "log.checkpoint=false"])
+    with tempfile.TemporaryDirectory() as tmp:
+        rundir = run(spec, Path(tmp) / name)
+        summary = json.loads((rundir.path / "summary.json").read_text())
+        records = [json.loads(x) for x in (rundir.path / "metrics.jsonl").read_text().splitlines() if x.strip()]
+    last = [r for r in records if r["env_steps"] == summary["env_steps_per_seed"]]
+    out = {
+        "overrides": list(ARMS[name]), "seeds": summary["seeds"], "env_steps": summary["env_steps_per_seed"],
+        "train_return": [r["eval_return"] for r in last],
+        "bb_return": [r["compositions"]["BB"]["eval_return"] for r in last],
+        "mi_nats": [r.get("mi") for r in last], "policy_entropy": [r.get("entropy") for r in last],
+        "curve": [{"seed": r["seed"], "env_steps": r["env_steps"], "train": r["eval_return"],
+                   "BB": r["compositions"]["BB"]["eval_return"]} for r in records],
+        "train_seconds": summary["train_seconds"],
+    }
+    RUNS.mkdir(parents=True, exist_ok=True)
+    (RUNS / f"{name}.json").write_text(json.dumps(out, indent=2) + "\n")
+    return out
+
+
+def ci(values: list[float]) -> str:
+    x = np.asarray(values, dtype=float)
+    lo, hi = bootstrap_ci(x[:, None])
+    return f"{x.mean():.3f} [{lo[0]:.3f}, {hi[0]:.3f}]"
+
+
+def table() -> None:
+    rows, data = [], {}
+    for name in ARMS:
+        path = RUNS / f"{name}.json"
+        if not path.exists():
+            continue
+        arm = json.loads(path.read_text())
+        data[name] = arm
+        counts: dict[str, int] = {}
+        for r in arm["bb_return"]:
+            label = BB_ACTIONS.get(round(r, 2), "mixed")
+            counts[label] = counts.get(label, 0) + 1
+        mi = [m for m in arm["mi_nats"] if m is not None]
+        rows.append({
+            "arm": name, "seeds": len(arm["seeds"]), "train return": ci(arm["train_return"]),
+            "(B, B) return": ci(arm["bb_return"]),
+            "(B, B) greedy joint actions": ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())),
+            "MI (nats)": f"{np.mean(mi):.3f}" if mi else "-",
+        })
+    write("mipi_matrix", {"arms": data, "spec": str(SPEC.relative_to(ROOT))}, rows, NOTES + READING)
+
+
+READING = """
+## Reading the results
+
+See the table above; regenerate with `python benchmarks/mipi_matrix.py`.
+"""
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    if args != ["--table"]:
+        for name in args or list(ARMS):
+            print(name, run_arm(name)["bb_return"], flush=True)
+    table()
