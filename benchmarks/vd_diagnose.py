@@ -66,6 +66,32 @@ ARMS: dict[str, tuple[str, list[str], str]] = {
     "macpf_buffer5000": (MACPF, OLD_SOFT + ["algorithm.buffer_size=5000"], "replay 5000 episodes"),
     "macpf_eps200k": (MACPF, OLD_SOFT + ["algorithm.epsilon_anneal_steps=200000"], "epsilon over 200k steps"),
     "macpf_alpha0.01": (MACPF, OLD_SOFT + ["algorithm.alpha_start=0.01", "algorithm.alpha_end=0.01"], "alpha 0.01"),
+    # ---- round 2: the same switches on top of 8 gradient steps per rollout
+    "qmix_train8_reward10": (QMIX, OLD + ["algorithm.td_lambda=0.6", "algorithm.train_steps=8",
+                                          "algorithm.reward_scale=10"], "8 steps, reward x10"),
+    "qmix_train8_target_gs": (QMIX, OLD + ["algorithm.td_lambda=0.6", "algorithm.train_steps=8",
+                                           "algorithm.target_update_unit=gradient_steps"],
+                              "8 steps, target every 200 gradient steps"),
+    "qmix_train4_reward10": (QMIX, OLD + ["algorithm.td_lambda=0.6", "algorithm.train_steps=4",
+                                          "algorithm.reward_scale=10"], "4 steps, reward x10"),
+    "macpf_train8_reward10_alpha_paper": (MACPF, OLD_SOFT + [
+        "algorithm.train_steps=8", "algorithm.reward_scale=10", "algorithm.alpha_start=0.5", "algorithm.alpha_end=0.05",
+        "algorithm.alpha_anneal_steps=200000"], "8 steps, reward x10, the paper's alpha 0.5 -> 0.05 over 200k"),
+    "macpf_train8_reward10": (MACPF, OLD_SOFT + ["algorithm.train_steps=8", "algorithm.reward_scale=10"],
+                              "8 steps, reward x10, alpha 0.001"),
+    # ---- round 3: one switch at a time on top of reward x10 (one gradient step per rollout)
+    "qmix_reward10_td0": (QMIX, OLD + ["algorithm.reward_scale=10", "algorithm.td_lambda=0"],
+                          "reward x10, one-step targets"),
+    "qmix_reward10_rawstate": (QMIX, OLD + ["algorithm.reward_scale=10", "algorithm.td_lambda=0.6",
+                                            "algorithm.normalize_state=false"], "reward x10, raw state"),
+    "qmix_reward10_wide": (QMIX, OLD + ["algorithm.reward_scale=10", "algorithm.td_lambda=0.6", "network.fc=128",
+                                        "network.hidden=128"], "reward x10, fc 128 + GRU 128 (MAPPO's)"),
+    "qmix_reward10_buffer5000": (QMIX, OLD + ["algorithm.reward_scale=10", "algorithm.td_lambda=0.6",
+                                              "algorithm.buffer_size=5000"], "reward x10, replay 5000 episodes"),
+    "qmix_reward10_adam": (QMIX, OLD + ["algorithm.reward_scale=10", "algorithm.td_lambda=0.6",
+                                        "algorithm.optimizer=adam"], "reward x10, Adam"),
+    "qmix_train32_reward10": (QMIX, OLD + ["algorithm.td_lambda=0.6", "algorithm.train_steps=32",
+                                           "algorithm.reward_scale=10"], "32 steps, reward x10"),
 }
 
 
