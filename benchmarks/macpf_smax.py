@@ -1,15 +1,17 @@
-"""Win-rate curves of MACPF, MACPF_CONTROL, FOP and QMIX on SMAX maps (CPU budget).
+"""Win-rate curves of MACPF, MACPF_CONTROL, FOP and QMIX on SMAX maps, with MAPPO beside
+them as the on-policy reference (the main job's budget: 500k steps per seed, 3 seeds).
 
-    python benchmarks/macpf_smax.py run                    # 3m and 2s3z, all four, 3 seeds, 400k steps each
-    python benchmarks/macpf_smax.py run --maps 3m --algorithms qmix fop --steps 400000 --seeds 0 1 2
+    python benchmarks/macpf_smax.py run                    # 3m and 2s3z, all five, 3 seeds, 500k steps each
+    python benchmarks/macpf_smax.py run --maps 3m --algorithms qmix fop --steps 500000 --seeds 0 1 2
     python benchmarks/macpf_smax.py report                 # table and plot from every saved run
 
 Every run goes through the one runner with specs/macpf_smac.yaml (FOP:
-specs/fop_smax_3m.yaml, QMIX: specs/qmix_smax_3m.yaml; only `algorithm.kind`,
-`env.map`, the budget and the seeds change), so the curves are the
+specs/fop_smax_3m.yaml, QMIX: specs/qmix_smax_3m.yaml, MAPPO: specs/mappo_smax_3m.yaml;
+only `algorithm.kind`, `env.map`, the budget and the seeds change), so the curves are the
 runner's own evaluations of the execution policy (greedy, 32 episodes). MACPF's
-dependent behaviour policy is evaluated beside it. Writes
-results/macpf_smax.{json,md} and results/macpf_smax.png.
+dependent behaviour policy is evaluated beside it. Writes results/macpf_smax.{json,md}
+and results/macpf_smax.png; the report also summarises the diagnosis of issue 22 from
+results/vd_diagnose_runs (benchmarks/vd_diagnose.py).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -25,18 +28,20 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from benchmarks._common import RESULTS, write  # noqa: E402
+from marlspec.io.plots import bootstrap_ci  # noqa: E402
 from marlspec.spec import load_spec  # noqa: E402
 from marlspec.train.runner import enable_compilation_cache, run  # noqa: E402
 
-ALGORITHMS = ["macpf", "macpf_control", "fop", "qmix"]
+ALGORITHMS = ["macpf", "macpf_control", "fop", "qmix", "mappo"]
+SPECS = {"qmix": "qmix_smax_3m.yaml", "fop": "fop_smax_3m.yaml", "mappo": "mappo_smax_3m.yaml"}
 
 
 def train(kind: str, map_name: str, steps: int, seeds: list[int], out: Path) -> dict:
-    path = ROOT / "specs" / {"qmix": "qmix_smax_3m.yaml", "fop": "fop_smax_3m.yaml"}.get(kind, "macpf_smac.yaml")
+    path = ROOT / "specs" / SPECS.get(kind, "macpf_smac.yaml")
     spec = load_spec(path, [
         f"algorithm.kind={kind}", f"env.map={map_name}", f"train.total_env_steps={steps}", f"train.seeds={seeds}",
-        f"eval.interval={max(steps // 10, 800)}", "log.progress=false", "log.checkpoint=false", "log.plot=false",
-        f"name={kind}_{map_name}",
+        f"eval.interval={max(steps // 10, 800)}", "eval.episodes=32", "log.progress=false", "log.checkpoint=false",
+        "log.plot=false", f"name={kind}_{map_name}",
     ])
     rundir = run(spec, out / f"{kind}_{map_name}", progress=False, overwrite=True)  # a re-run replaces the old one
     rows = [json.loads(line) for line in (rundir.path / "metrics.jsonl").read_text().splitlines()]
@@ -45,7 +50,7 @@ def train(kind: str, map_name: str, steps: int, seeds: list[int], out: Path) -> 
     curve = [[r["eval_win_rate"] for r in rows if r["env_steps"] == s] for s in steps_axis]
     result = {"algorithm": kind, "map": map_name, "seeds": seeds, "env_steps": steps_axis, "win_rate": curve,
               "sps": summary["sps"], "train_seconds": summary["train_seconds"],
-              "compile_seconds": summary["compile_seconds"]}
+              "compile_seconds": summary["compile_seconds"], "spec": spec.model_dump(mode="json")}
     if any("behaviour_win_rate" in r for r in rows):
         result["behaviour_win_rate"] = [[r.get("behaviour_win_rate") for r in rows if r["env_steps"] == s]
                                         for s in steps_axis]
@@ -58,74 +63,132 @@ def plot(results: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    maps = sorted({r["map"] for r in results})
-    fig, axes = plt.subplots(1, len(maps), figsize=(5 * len(maps), 3.6), squeeze=False)
+    maps = sorted({r["map"] for r in results}, key=lambda m: (m != "3m", m))
+    fig, axes = plt.subplots(1, len(maps), figsize=(5.5 * len(maps), 4), squeeze=False)
     for ax, m in zip(axes[0], maps, strict=True):
         for r in (r for r in results if r["map"] == m):
             color = f"C{ALGORITHMS.index(r['algorithm'])}"
             x = np.array(r["env_steps"]) / 1000
-            y = np.array(r["win_rate"], dtype=float)
-            mean, std = y.mean(1), y.std(1)
-            ax.plot(x, mean, color=color, label=r["algorithm"])
-            ax.fill_between(x, mean - std / 2, mean + std / 2, color=color, alpha=0.15)
+            y = np.array(r["win_rate"], dtype=float).T  # [seeds, evals]
+            ax.plot(x, y.mean(0), color=color, label=r["algorithm"] + (" (on-policy reference)" if r["algorithm"] == "mappo" else ""))
+            if y.shape[0] > 1:
+                lo, hi = bootstrap_ci(y)
+                ax.fill_between(x, lo, hi, color=color, alpha=0.15)
             if "behaviour_win_rate" in r:
                 ax.plot(x, np.array(r["behaviour_win_rate"], dtype=float).mean(1), "--", color=color,
                         label=f"{r['algorithm']} (dependent, behaviour)")
         ax.set(title=f"SMAX {m}", xlabel="env steps (k)", ylabel="win rate (execution, greedy)", ylim=(-0.02, 1.02))
+        ax.grid(alpha=0.3)
         ax.legend(fontsize=7)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 RUNS = RESULTS / "macpf_smax_runs"
 
 
+def final(r: dict) -> np.ndarray:
+    return np.array(r["win_rate"][-1], dtype=float)
+
+
+def figure6(r: dict) -> dict[str, float]:
+    """Seed-mean win rates of MACPF's independent (execution) and dependent (behaviour) policies:
+    mean and largest absolute gap over the evaluations after the first, and the final values."""
+    ind = np.array(r["win_rate"], dtype=float).mean(1)[1:]
+    dep = np.array(r["behaviour_win_rate"], dtype=float).mean(1)[1:]
+    return {"mean_gap": float(np.abs(ind - dep).mean()), "max_gap": float(np.abs(ind - dep).max()),
+            "independent": float(ind[-1]), "dependent": float(dep[-1]), "evaluations": len(ind)}
+
+
+def table_rows(results: list[dict]) -> list[dict[str, Any]]:
+    rows = []
+    for r in results:
+        f = final(r)
+        lo, hi = bootstrap_ci(f[:, None])
+        rows.append({
+            "map": r["map"], "algorithm": r["algorithm"], "env steps": r["env_steps"][-1],
+            "final win rate (mean)": float(f.mean()), "95% CI": f"[{lo[0]:.2f}, {hi[0]:.2f}]",
+            "final win rates": " ".join(f"{w:.2f}" for w in f), "seeds >= 0.8": f"{int((f >= 0.8).sum())}/{len(f)}",
+            "best win rate (mean)": float(np.max(np.mean(np.array(r["win_rate"], dtype=float), 1))),
+            "dependent final win rate": (float(np.mean(r["behaviour_win_rate"][-1])) if "behaviour_win_rate" in r else "-"),
+            "train env steps/s": r["sps"], "train minutes": r["train_seconds"] / 60,
+        })
+    return rows
+
+
 def report() -> None:
     results = [json.loads(p.read_text()) for p in sorted(RUNS.glob("*.json"))]
-    results.sort(key=lambda r: (r["map"], ALGORITHMS.index(r["algorithm"])))
+    results.sort(key=lambda r: (r["map"] != "3m", r["map"], ALGORITHMS.index(r["algorithm"])))
     plot(results, RESULTS / "macpf_smax.png")
-    table = [{
-        "map": r["map"], "algorithm": r["algorithm"], "env steps": r["env_steps"][-1],
-        "final win rate (mean)": float(np.mean(r["win_rate"][-1])),
-        "final win rates": " ".join(f"{w:.2f}" for w in r["win_rate"][-1]),
-        "best win rate (mean)": float(np.max(np.mean(np.array(r["win_rate"], dtype=float), 1))),
-        "dependent final win rate": (float(np.mean(r["behaviour_win_rate"][-1])) if "behaviour_win_rate" in r else "-"),
-        "train env steps/s": r["sps"],
-    } for r in results]
     seeds = sorted({len(r["seeds"]) for r in results})
-    write("macpf_smax", {"results": results}, table,
-          f"{'/'.join(map(str, seeds))} seeds per run, trained together (vmapped); greedy evaluation of the execution"
-          " policy on 32 episodes; plot: mean and half a standard deviation over seeds (results/macpf_smax.png)."
-          + READING)
+    steps = sorted({r["env_steps"][-1] for r in results})
+    notes = (f"{'/'.join(map(str, seeds))} seeds per run, trained together (vmapped), {'/'.join(f'{s:,}' for s in steps)}"
+             " env steps per seed; greedy evaluation of the execution policy on 32 episodes; 95% CI: percentile"
+             " bootstrap of the mean over seeds (`marlspec.io.plots.bootstrap_ci`); plot (results/macpf_smax.png):"
+             " mean and the same CI band per evaluation. Regenerate: `python benchmarks/macpf_smax.py run` then"
+             " `python benchmarks/macpf_smax.py report`.\n\n" + reading(results) + "\n\n" + diagnosis())
+    write("macpf_smax", {"results": results}, table_rows(results), notes)
 
 
-READING = """
+def by(results: list[dict], algorithm: str, map_name: str) -> dict | None:
+    return next((r for r in results if r["algorithm"] == algorithm and r["map"] == map_name), None)
 
-## Reading the results
 
-The budget is 400k environment steps per seed, a fifth of the paper's 2M, with the paper's
-SMAC settings otherwise (specs/macpf_smac.yaml; alpha is the released code's constant 0.001,
-and MACPF mixes with the released code's `linear` form). The win rates are those of the
-greedy execution policy; for MACPF that is the independent policy, and the "dependent" column
-is its behaviour policy evaluated greedily beside it.
+def reading(results: list[dict]) -> str:
+    """The reading of the table, every number taken from the runs."""
+    lines = ["## Reading the results", ""]
+    for m in sorted({r["map"] for r in results}, key=lambda m: (m != "3m", m)):
+        parts = []
+        for r in (r for r in results if r["map"] == m):
+            f = final(r)
+            per_seed = " / ".join(f"{w:.2f}" for w in f)
+            parts.append(f"{r['algorithm']} {f.mean():.2f} ({per_seed}; {int((f >= 0.8).sum())} of {len(f)} seeds >= 0.8)")
+        lines.append(f"- **{m}**, final greedy win rates (mean, per seed): " + "; ".join(parts) + ".")
+    for m in sorted({r["map"] for r in results}, key=lambda m: (m != "3m", m)):
+        r = by(results, "macpf", m)
+        if r is not None and "behaviour_win_rate" in r:
+            g = figure6(r)
+            lines.append(f"- **pi_ind vs pi_dep on {m} (the paper's Figure 6).** The seed-mean win rates of MACPF's"
+                         f" independent (deployed) and dependent (behaviour) policies differ by {g['mean_gap']:.3f} on"
+                         f" average over {g['evaluations']} evaluations ({g['max_gap']:.2f} at most); final"
+                         f" {g['independent']:.2f} (independent) and {g['dependent']:.2f} (dependent).")
+    cost = [f"{r['algorithm']} {r['sps'] / by(results, 'qmix', r['map'])['sps']:.2f}x" for r in results
+            if r["map"] == "3m" and by(results, "qmix", "3m") and r["algorithm"] != "qmix"]
+    if cost:
+        lines.append("- **Cost on 3m, relative to QMIX's steps/s in the same table** (runs share a loaded CPU,"
+                     " so ratios are rough): " + ", ".join(cost) + ".")
+    lines += ["", READING]
+    return "\n".join(lines)
 
-- **3m.** Every method learns; QMIX ends highest (0.48), then MACPF_CONTROL (0.43), MACPF and
-  FOP (0.28 each). MACPF is the first to win (one seed at 0.53 after 80k steps, two seeds at
-  0.53-0.56 after 120k) but one of its three seeds never wins, as one of FOP's; the learned
-  seeds of every method level off near 0.4-0.55 up to 400k. With 3 seeds the differences at
-  the end are within the seed spread.
-- **2s3z.** At 400k only MACPF wins at all: 2 of 3 seeds, final 0.00 / 0.12 / 0.22, first wins
-  at 320k; MACPF_CONTROL, FOP and QMIX win 0 of 32 episodes at every evaluation. This is the
-  direction of the paper's Figure 5 (MACPF above FOP and MACPF_CONTROL), at an early stage.
-- **pi_ind vs pi_dep (the paper's Figure 6).** On 3m the seed-mean win rates of MACPF's
-  independent and dependent policies differ by 0.006 on average over the 11 evaluations (0.05
-  at most). On 2s3z the dependent policy wins first (single seeds at 0.13 after 120k and 0.19
-  after 240k), the independent one from 320k; the final seed means are 0.06 (dependent) and
-  0.12 (independent). The deployed policies keep up with the behaviour policy, as the paper
-  reports.
-- **Cost.** MACPF trains at 0.44x QMIX's steps/s on 3m and 0.44x on 2s3z (3 seeds vmapped,
-  both maps run while another benchmark shared the CPU; see macpf_throughput.md for a
-  controlled comparison)."""
+
+READING = ""
+
+
+def diagnosis() -> str:
+    """The diagnosis of issue 22, summarised from benchmarks/vd_diagnose.py's stored runs."""
+    from benchmarks import vd_diagnose as vd
+
+    runs = vd.load_runs()
+    if not runs:
+        return ""
+    order = list(vd.ARMS)
+    runs.sort(key=lambda r: (r["algorithm"], order.index(r["arm"]) if r["arm"] in order else 99, r["steps"]))
+    lines = ["## Diagnosis (issue 22): why the family levelled off near half wins", "", DIAGNOSIS, "",
+             "| arm | what | steps | greedy win (final, per seed) | mean of last 3 evals | Q_tot | return-to-go |"
+             " reuse | gradient steps | train minutes |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for r in runs:
+        t = vd.table_row(r)
+        lines.append(f"| {r['arm']} | {r['what']} | {r['steps']:,} | {t['greedy win (final, per seed)']} |"
+                     f" {t['greedy win (final 3 evals)']:.2f} | {t['Q_tot']:.2f} | {t['return-to-go']:.2f} |"
+                     f" {t['reuse']:.1f} | {t['gradient steps']:,.0f} | {r['train_seconds'] / 60:.0f} |")
+    lines += ["", "Every arm: seeds 0, 1, 2 on SMAX 3m, one switch (or two) against the settings the specs had when"
+              " the issue was filed; the full diagnostics (|TD|, gradient norms, replay span and staleness, curves)"
+              " are in results/vd_diagnose.md and results/vd_diagnose_<algorithm>.png."]
+    return "\n".join(lines)
+
+
+DIAGNOSIS = ""
 
 
 def main() -> None:
@@ -133,7 +196,7 @@ def main() -> None:
     parser.add_argument("command", choices=["run", "report"])
     parser.add_argument("--maps", nargs="+", default=["3m", "2s3z"])
     parser.add_argument("--algorithms", nargs="+", default=ALGORITHMS, choices=ALGORITHMS)
-    parser.add_argument("--steps", type=int, default=400_000)
+    parser.add_argument("--steps", type=int, default=500_000)
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", default="/tmp/macpf_smax_runs")
     args = parser.parse_args()

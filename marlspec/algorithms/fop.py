@@ -27,6 +27,7 @@ from marlspec.nn.mixing import AttentionWeights
 from marlspec.primitives import factorization as fz
 from marlspec.primitives import objectives as obj
 from marlspec.primitives.mixers import fop_igo
+from marlspec.primitives.returns import discounted_return
 from marlspec.train.replay import Episodes
 
 sg = jax.lax.stop_gradient
@@ -97,7 +98,11 @@ class FOP(OffPolicy):
                                      c.gamma, c.td_lambda, alpha)
         terms = {"actor": obj.soft_actor_loss(logits, jnp.minimum(*qs), alpha)[:L]}
         for i, (t, q) in enumerate(zip(twins, qs, strict=True)):
-            terms[f"critic{i + 1}"] = (self._mix(t, q, ep.actions, ep, alpha)[:L] - targets) ** 2
+            q_tot = self._mix(t, q, ep.actions, ep, alpha)[:L]
+            terms[f"critic{i + 1}"] = (q_tot - targets) ** 2
+            terms.setdefault("q_tot", sg(q_tot))  # diagnostics (no gradient): the first critic's Q_tot,
+        terms["target"] = targets  # its target, and the observed discounted return-to-go
+        terms["return"] = discounted_return(ep.reward[:L], ep.terminated[:L], ep.truncated[:L], c.gamma)
         return terms
 
     def loss(
@@ -113,4 +118,5 @@ class FOP(OffPolicy):
             "critic_loss": obj.masked_mean(terms["critic1"], steps),
             "critic2_loss": obj.masked_mean(terms["critic2"], steps),
         }
-        return sum(parts.values(), jnp.zeros(())), parts
+        diagnostics = {k: obj.masked_mean(terms[k], steps) for k in ("q_tot", "target", "return")}
+        return sum(parts.values(), jnp.zeros(())), {**parts, **diagnostics}

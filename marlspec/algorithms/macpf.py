@@ -38,6 +38,7 @@ from marlspec.nn.mixing import DependencyCorrection, Hypernet
 from marlspec.primitives import factorization as fz
 from marlspec.primitives import objectives as obj
 from marlspec.primitives.mixers import conditional_soft_mix, linear_hypernet, linear_hypernet_coefficients
+from marlspec.primitives.returns import discounted_return
 from marlspec.train.replay import Episodes
 
 sg = jax.lax.stop_gradient
@@ -163,9 +164,13 @@ class MACPF(OffPolicy):
         a_ind = jax.random.categorical(k_ind, sg(logits)).astype(jnp.int32)
         log_pi_ind = (fz.log_prob(sg(logits), a_ind) * present).sum(-1)
         target_ind = soft_target(self._mix(t_critic.mixer, tq_ind, a_ind, ep, alpha), log_pi_ind)
+        q_tot = self._mix(critic.mixer, q_ind, ep.actions, ep, alpha)[:L]
         terms = {
             "actor_ind": obj.soft_actor_loss(logits, self._actor_utilities(critic.mixer, q_ind, ep), alpha)[:L],
-            "critic_ind": (self._mix(critic.mixer, q_ind, ep.actions, ep, alpha)[:L] - target_ind) ** 2,
+            "critic_ind": (q_tot - target_ind) ** 2,
+            # diagnostics only (no gradient): Q_jt^ind, its soft target and the observed return-to-go
+            "q_tot": sg(q_tot), "target": target_ind,
+            "return": discounted_return(ep.reward[:L], ep.terminated[:L], ep.truncated[:L], c.gamma),
         }
         if actor.correction is None or critic.correction is None or t_critic.correction is None:
             return terms
@@ -188,9 +193,10 @@ class MACPF(OffPolicy):
 
     def losses(
         self, params: tuple[Actor, Critic], target: tuple[Actor, Critic], batch: Episodes, key: PRNGKeyArray,
-        alpha: Float[Array, ""],
+        alpha: Float[Array, ""], diagnostics: bool = False,
     ) -> dict[str, Array]:
-        """The (two or) four losses of section 3.3 on one batch, each a masked mean."""
+        """The (two or) four losses of section 3.3 on one batch, each a masked mean; with
+        `diagnostics`, also the batch means of Q_jt^ind, its target and the observed return."""
         keys = jax.random.split(key, batch.length.shape[0])
         terms = jax.vmap(self.episode_terms, in_axes=(None, None, 0, 0, None))(params, target, batch, keys, alpha)
         L = self.info.max_steps
@@ -198,11 +204,15 @@ class MACPF(OffPolicy):
         agent_steps = steps[..., None] * batch.agent_mask[:, :L].astype(jnp.float32)
         names = {"actor_ind": "policy_loss", "critic_ind": "critic_loss",
                  "actor_dep": "dep_policy_loss", "critic_dep": "dep_critic_loss"}
-        return {names[k]: obj.masked_mean(v, agent_steps if k.startswith("actor") else steps) for k, v in terms.items()}
+        out = {names[k]: obj.masked_mean(v, agent_steps if k.startswith("actor") else steps)
+               for k, v in terms.items() if k in names}
+        if diagnostics:
+            out.update({k: obj.masked_mean(terms[k], steps) for k in ("q_tot", "target", "return")})
+        return out
 
     def loss(
         self, params: tuple[Actor, Critic], target: tuple[Actor, Critic], batch: Episodes, key: PRNGKeyArray,
         alpha: Float[Array, ""],
     ) -> tuple[Float[Array, ""], dict[str, Array]]:
-        parts = self.losses(params, target, batch, key, alpha)
-        return sum(parts.values(), jnp.zeros(())), parts
+        parts = self.losses(params, target, batch, key, alpha, diagnostics=True)
+        return sum((v for k, v in parts.items() if k.endswith("loss")), jnp.zeros(())), parts

@@ -38,6 +38,8 @@ class OffPolicyConfig:
     batch_size: int = 32
     train_steps: int = 1
     target_update_interval: int = 200
+    target_update_unit: str = "episodes"
+    reward_scale: float = 1.0
     optimizer: str = "rmsprop"
     lr: float = 5e-4
     max_grad_norm: float = 10.0
@@ -94,7 +96,7 @@ class OffPolicyState(eqx.Module):
     replay: ReplayState
     env_steps: Int[Array, ""]
     last_target: Int[Array, ""]
-    """`replay.added` at the last target update."""
+    """The target-update clock (`replay.added`, or gradient steps) at the last target update."""
     state_moments: StateMoments
     """Statistics of the global state, when the config standardises it for the mixers."""
 
@@ -231,6 +233,8 @@ class OffPolicy(Algorithm):
         """One gradient step of `loss` on a sampled batch, every optimiser group at once. (MIPI
         replaces it with its alternation of losses, `algorithms.mipi`.)"""
         grads, metrics = eqx.filter_grad(self.loss, has_aux=True)(params, target, batch, key, alpha)
+        for i, g in enumerate(grads):  # before clipping, per optimiser group (diagnostics)
+            metrics[f"grad_norm_{i}"] = optax.global_norm(eqx.filter(g, eqx.is_inexact_array))
         new = [self.apply_group(p, s, g) for p, g, s in zip(params, grads, opt_state, strict=True)]
         return tuple(p for p, _ in new), tuple(s for _, s in new), metrics
 
@@ -238,6 +242,8 @@ class OffPolicy(Algorithm):
         self, state: OffPolicyState, batch: Trajectory, key: PRNGKeyArray
     ) -> tuple[OffPolicyState, dict[str, Array]]:
         c = self.config
+        if c.reward_scale != 1.0:  # the learner's reward only; the runner reports the environment's
+            batch = eqx.tree_at(lambda b: b.reward, batch, batch.reward * c.reward_scale)
         replay = self.replay.add(state.replay, batch)
         env_steps = state.env_steps + batch.reward.size
         moments = state.state_moments
@@ -263,9 +269,13 @@ class OffPolicy(Algorithm):
             return (state.params, state.opt_state), jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), shapes)
 
         (params, opt_state), metrics = jax.lax.cond(ready, train, wait, None)
-        due = ready & (replay.added - state.last_target >= c.target_update_interval)
+        if c.target_update_unit == "episodes":
+            clock = replay.added
+        else:  # gradient steps, counted as updates x train_steps
+            clock = (env_steps // batch.reward.size * c.train_steps).astype(jnp.int32)
+        due = ready & (clock - state.last_target >= c.target_update_interval)
         target = _select(due, params, state.target)
-        last_target = jnp.where(due, replay.added, state.last_target)
+        last_target = jnp.where(due, clock, state.last_target)
         metrics = {k: v.mean() for k, v in metrics.items()}
         metrics.update(
             epsilon=self.epsilon(state), alpha=alpha, replay_episodes=replay.complete.sum().astype(jnp.float32),

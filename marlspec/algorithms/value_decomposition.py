@@ -33,7 +33,7 @@ from marlspec.nn.mixing import Hypernet
 from marlspec.primitives import factorization as fz
 from marlspec.primitives import objectives as obj
 from marlspec.primitives.mixers import qmix, vdn
-from marlspec.primitives.returns import td_lambda
+from marlspec.primitives.returns import discounted_return, td_lambda
 from marlspec.train.replay import Episodes
 
 
@@ -76,8 +76,9 @@ class ValueDecomposition(OffPolicy):
             return jax.vmap(vdn)(qs)
         return jax.vmap(lambda q, s: qmix(q, *mixer(s)))(qs, ep.state)
 
-    def episode_td(self, params: tuple[Learner], target: tuple[Learner], ep: Episodes) -> Float[Array, " L"]:
-        """Squared TD(lambda) errors of one episode's joint values."""
+    def episode_td(self, params: tuple[Learner], target: tuple[Learner], ep: Episodes) -> dict[str, Array]:
+        """One episode's joint values `q_tot`, their TD(lambda) `target`s and the observed
+        discounted return-to-go `return` (the diagnostics compare the three), each [L]."""
         (learner,), (t_learner,) = params, target
         c, L = self.config, self.info.max_steps
         x = self.episode_inputs(ep)
@@ -85,14 +86,20 @@ class ValueDecomposition(OffPolicy):
         tq = heads(t_learner.agent, unroll_features(t_learner.agent.torso, x))
         picker = jax.lax.stop_gradient(q) if c.double_q else tq
         next_q = self._mix(t_learner.mixer, take(tq, masked_greedy(picker, ep.avail_actions)), ep)
-        targets = td_lambda(ep.reward[:L], next_q[1:], ep.terminated[:L], ep.truncated[:L], c.gamma, c.td_lambda)
+        reward = ep.reward[:L]
+        targets = td_lambda(reward, next_q[1:], ep.terminated[:L], ep.truncated[:L], c.gamma, c.td_lambda)
         q_tot = self._mix(learner.mixer, take(q, ep.actions), ep)[:L]
-        return (q_tot - jax.lax.stop_gradient(targets)) ** 2
+        observed = discounted_return(reward, ep.terminated[:L], ep.truncated[:L], c.gamma)
+        return {"q_tot": q_tot, "target": jax.lax.stop_gradient(targets), "return": observed}
 
     def loss(
         self, params: tuple[Learner], target: tuple[Learner], batch: Episodes, key: PRNGKeyArray,
         alpha: Float[Array, ""],
     ) -> tuple[Float[Array, ""], dict[str, Array]]:
-        td = jax.vmap(self.episode_td, in_axes=(None, None, 0))(params, target, batch)
-        loss = obj.masked_mean(td, batch.filled.astype(jnp.float32))
-        return loss, {"td_loss": loss}
+        terms = jax.vmap(self.episode_td, in_axes=(None, None, 0))(params, target, batch)
+        steps = batch.filled.astype(jnp.float32)
+        td = terms["q_tot"] - terms["target"]
+        loss = obj.masked_mean(td**2, steps)
+        metrics = {"td_loss": loss, "td_abs": obj.masked_mean(jnp.abs(td), steps)}
+        metrics.update({k: obj.masked_mean(jax.lax.stop_gradient(v), steps) for k, v in terms.items()})
+        return loss, metrics

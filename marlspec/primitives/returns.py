@@ -75,6 +75,19 @@ def td_lambda(
     return returns
 
 
+def discounted_return(
+    rewards: Float[Array, " T"],
+    terminated: Bool[Array, " T"],
+    truncated: Bool[Array, " T"],
+    gamma: float,
+) -> Float[Array, " T"]:
+    """The observed discounted return-to-go G_t = sum_k gamma^k r_{t+k}, summed up to the end
+    of the episode (or of the stream) without bootstrapping: TD(lambda = 1) with zero values.
+    A value estimate of the behaviour policy is unbiased against it only for terminated
+    episodes; the off-policy diagnostics set it beside Q_tot and its TD targets."""
+    return td_lambda(rewards, jnp.zeros_like(rewards), terminated, truncated, gamma, 1.0)
+
+
 def n_step(
     rewards: Float[Array, " T"],
     next_values: Float[Array, " T"],

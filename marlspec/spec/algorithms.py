@@ -69,7 +69,19 @@ class OffPolicySpec(Spec):
     train_steps: int = Field(1, ge=1, le=1000)
     """Gradient steps after each rollout, each on a freshly sampled batch."""
     target_update_interval: int = Field(200, ge=1)
-    """Completed episodes between hard copies of the online networks into the targets."""
+    """Hard copies of the online networks into the targets happen every this many
+    `target_update_unit`s."""
+    target_update_unit: Literal["episodes", "gradient_steps"] = "episodes"
+    """What `target_update_interval` counts: completed `episodes` (PyMARL's rule, where one
+    gradient step follows each episode, so the two coincide) or `gradient_steps` taken
+    (counted as updates x train_steps), which stays the same number of gradient steps
+    whatever the number of environments and the episode length."""
+    reward_scale: float = Field(1.0, gt=0.0)
+    """Multiplies the team reward before it enters the replay, so the learner (its values,
+    TD targets and temperature alpha) sees scaled rewards; reported returns stay the
+    environment's. JaxMARL's QMIX uses 10 on SMAX, whose episodes pay at most 2 (damage
+    plus the win bonus), to restore the scale of SMAC (at most 20) that PyMARL's settings
+    were tuned for."""
     optimizer: Literal["rmsprop", "adam"] = "rmsprop"
     """`rmsprop` (PyMARL's: decay 0.99, eps 1e-5) or `adam`."""
     max_grad_norm: float = Field(10.0, gt=0.0)
