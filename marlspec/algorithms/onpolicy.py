@@ -26,7 +26,23 @@ def unroll_streams(
 ) -> tuple[Float[Array, "T E N H"], Float[Array, "T E N o"]]:
     """Replay `net` over a rollout, one (environment, agent) stream at a time, resetting the
     hidden state where an episode starts. Returns the hidden states after each step and the outputs.
-    `stacked`: `net` holds one network per agent (a leading agent axis on every array leaf)."""
+    `stacked`: `net` holds one network per agent (a leading agent axis on every array leaf).
+
+    A feed-forward net (no hidden state) has nothing to carry from one step to the next, so it
+    is applied to all `T x E x N` inputs at once: the same outputs as the time scan, computed
+    as one batched matrix product per layer instead of `T` small ones in a loop."""
+    if net.torso.hidden_dim == 0:
+        t, e, n = xs.shape[:3]
+        none, h = jnp.zeros((), bool), jnp.zeros((0,), xs.dtype)
+        if stacked:  # agent axis 2 of the inputs meets the leading agent axis of the parameters
+            per_agent = lambda nt, x: jax.vmap(lambda row: nt(h, row, none)[1])(x)
+            flat = jnp.moveaxis(xs, 2, 0).reshape(n, t * e, xs.shape[-1])
+            out = eqx.filter_vmap(per_agent)(net, flat)
+            out = jnp.moveaxis(out.reshape(n, t, e, -1), 0, 2)
+        else:
+            out = jax.vmap(lambda row: net(h, row, none)[1])(xs.reshape(t * e * n, xs.shape[-1]))
+            out = out.reshape(t, e, n, -1)
+        return jnp.zeros((t, e, n, 0), xs.dtype), out
     if stacked:
         over_agents = eqx.filter_vmap(lambda n, h, x, f: n.unroll(h, x, f), in_axes=(0, 0, 1, None), out_axes=1)
         per_env = lambda h, x, f: over_agents(net, h, x, f)
