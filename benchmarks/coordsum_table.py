@@ -286,7 +286,8 @@ def _aggregate_markdown(agg: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _plot_curves(plt: Any, curves: dict[str, Any], tags: list[str], rnd: float, title: str, path: Path) -> None:
+def _plot_curves(plt: Any, curves: dict[str, Any], tags: list[str], rnd: float, title: str, path: Path,
+                 behaviour_name: str = "guider/teacher") -> None:
     """IQM curves over seeds with 95% stratified-bootstrap bands (from `marlspec.io.report.curves`):
     solid for the deployed policy, dashed for the guider/teacher."""
     fig, ax = plt.subplots(figsize=(8, 5))
@@ -295,7 +296,7 @@ def _plot_curves(plt: Any, curves: dict[str, Any], tags: list[str], rnd: float, 
             c = curves.get(key, {}).get(tag)
             if c is None:
                 continue
-            label = f"{tag} ({'guider/teacher' if key == 'behaviour' else 'deployed'})"
+            label = f"{tag} ({behaviour_name if key == 'behaviour' else 'deployed'})"
             ax.plot(c["steps"], c["iqm"], style, color=f"C{i % 10}", linewidth=2, label=label)
             ax.fill_between(c["steps"], c["ci95"][0], c["ci95"][1], color=f"C{i % 10}", alpha=0.15)
     ax.axhline(rnd, color="grey", linestyle=":", label=f"uniform random ({rnd:.1f})")
