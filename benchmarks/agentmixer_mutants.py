@@ -44,7 +44,7 @@ MUTANTS = (
     Mutant("copula_logistic", "u = sigmoid(z) instead of the normal CDF Phi(z)",
            "marlspec/primitives/igc.py", "-jax.scipy.special.log_ndtr(z)", "-jax.nn.log_sigmoid(z)",
            "test_discrete_igc_keeps_each_agents_mode_for_any_modifier_output"),
-    Mutant("copula_rho_unsquared", "sqrt(1 - |rho|) instead of sqrt(1 - rho^2)",
+    Mutant("copula_rho_unsquared", "sqrt(1 - abs(rho)) instead of sqrt(1 - rho^2)",
            "marlspec/primitives/igc.py", "jnp.sqrt(1.0 - rho**2)", "jnp.sqrt(1.0 - jnp.abs(rho))",
            "test_discrete_igc_keeps_each_agents_mode_for_any_modifier_output"),
     Mutant("head_shifts_logits", "the modifier's output also added to the joint logits",
