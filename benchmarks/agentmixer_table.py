@@ -219,9 +219,13 @@ The paper reports AgentMixer ahead of MAPPO, HAPPO and MAT on predator-prey at e
 10 M steps with tuned settings; these runs use 300 k steps per seed, the same spec for every
 algorithm and no tuning, so they test the implementation (IGC gap, ablations) more than the
 paper's ranking. A gap far from zero means that what was trained (the joint policy) is not what
-is deployed: IGC promises that the joint policy's modes are the individual modes, which the
-authors' `shift` noise does not guarantee once the modifier's head is non-trivial
-(THEOREMS.md, claim 9) and the default `copula` noise does by construction.""")
+is deployed. Read it with the evaluation in mind: both policies are evaluated "greedy", but the
+joint policy's greedy action is the argmax of (individual logits + noise) / tau with fresh noise,
+i.e. a sample. With the default `copula` noise that sample has exactly the individual policies'
+marginals (IGC, THEOREMS.md claim 9), so its gap is the difference between acting on the
+individual policies' argmax and acting on correlated samples of the same policies; with the
+authors' `shift` noise the joint policy's marginals are the modifier's as well, so its gap also
+contains the modes that IGC was meant to keep (claim 9's counterexample).""")
     return "\n".join(out)
 
 

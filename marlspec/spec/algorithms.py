@@ -357,7 +357,7 @@ class AgentMixerSpec(PPOFamilySpec):
 
     @model_validator(mode="after")
     def _consistent(self) -> AgentMixerSpec:
-        set_here = self.model_fields_set
+        set_here = self.changed_fields
         if self.tau_end > self.tau_start:
             fail("algorithm.tau_end", f"tau must fall while annealing: tau_end = {self.tau_end} exceeds tau_start ="
                  f" {self.tau_start}; set tau_end <= tau_start (the paper anneals 1.0 -> 0.05)", self.tau_end)

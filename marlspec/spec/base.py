@@ -37,6 +37,14 @@ class Spec(BaseModel):
         allow_inf_nan=False,
     )
 
+    @property
+    def changed_fields(self) -> frozenset[str]:
+        """Fields given a value other than their default. A check that a field is not set where it
+        is not read uses this, not `model_fields_set`: a run's spec.yaml writes every default,
+        and must load again (`marlspec eval`, `run --resume`)."""
+        fields = type(self).model_fields
+        return frozenset(f for f in self.model_fields_set if getattr(self, f) != fields[f].get_default(call_default_factory=True))
+
     @model_validator(mode="after")
     def _representable(self) -> Spec:
         for name in type(self).model_fields:

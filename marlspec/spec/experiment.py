@@ -171,7 +171,7 @@ class ExperimentSpec(Spec):
                 " (choose an algorithm that supports continuous actions)",
             )
         not_read = getattr(algo, "not_read", None)
-        stray = sorted(not_read(env.action_type) & algo.model_fields_set) if not_read else []
+        stray = sorted(not_read(env.action_type) & algo.changed_fields) if not_read else []
         if stray:
             fail(f"algorithm.{stray[0]}", f"{stray[0]} is not read by {algo.kind} with this configuration on"
                  f" {env.action_type} actions (env {env.label}); remove it")
