@@ -95,7 +95,7 @@ def report() -> None:
             "mean": f"{sum(finals) / len(finals):.4g}",
             "threshold (from the test)": _threshold(docs.get(r["test"], "")),
             "result": r["result"],
-            "env steps/s (all seeds)": round(r["sps"]), "wall s": round(r["wall_seconds"]),
+            "env steps/s (all seeds)": round(r["sps"]) if r.get("sps") else "-", "wall s": round(r["wall_seconds"]),
             "measured": r.get("measured", "?"),
         })
     notes = (

@@ -118,3 +118,19 @@ def test_disabled_progress_prints_nothing(capsys):
 def test_progress_line_counts_hours_past_a_day():
     bar = runner.Progress(2, "long", enabled=True, live=False)
     assert bar.line(1, 1.0, 0.0, None, elapsed=90000.0).endswith("elapsed 25:00:00 | eta 25:00:00")
+
+
+def test_a_padded_last_chunk_runs_on_an_environment_that_holds_arrays(tmp_path):
+    """A budget that is not a multiple of the chunk runs its last chunk through `lax.cond`; the
+    matrix game keeps its payoffs as arrays, which once made the experiment unhashable there."""
+    spec = parse_spec("""
+name: padded_matrix
+env: {kind: matrix, game: penalty, k: -100}
+algorithm: {kind: mappo, num_minibatches: 2}
+network: {kind: mlp, hidden: [8]}
+train: {total_env_steps: 96, num_envs: 4, rollout_length: 8, seeds: [0]}
+eval: {interval: 64, episodes: 2}
+log: {progress: false, plot: false, checkpoint: false}
+""")
+    summary = json.loads((runner.run(spec, tmp_path / "p").path / "summary.json").read_text())
+    assert summary["status"] == "completed" and summary["env_steps_per_seed"] == 96

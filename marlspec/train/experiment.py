@@ -85,7 +85,9 @@ class Experiment(eqx.Module):
         skipped = jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), jax.eval_shape(self.update, rs)[1])
 
         def step(s: RunnerState, i: Int[Array, ""]) -> tuple[RunnerState, dict[str, Array]]:
-            return jax.lax.cond(i < active, self.update, lambda s: (s, skipped), s)
+            # `self.update` is wrapped: cond hashes its branches, and an environment that holds arrays
+            # (a matrix game's payoffs) makes the experiment unhashable
+            return jax.lax.cond(i < active, lambda s: self.update(s), lambda s: (s, skipped), s)
 
         return jax.lax.scan(step, rs, jnp.arange(num_updates))
 
