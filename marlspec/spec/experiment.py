@@ -148,6 +148,13 @@ class ExperimentSpec(Spec):
 
     name: str = Field("experiment", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     """Run name, used in the run directory name (letters, digits, `_ . -`)."""
+    plugins: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")]] = Field(
+        default_factory=list)
+    """Modules that register algorithms from outside marlspec (`marlspec.register_algorithm`),
+    imported before the rest of the spec is validated, e.g. `[examples.qplex_lite]` (the current
+    directory is searched first). Unlike the import paths of `env.kind: pettingzoo`, which
+    `validate` does not import, a module listed here IS imported by `validate` (and `run`, `eval`,
+    `run --resume`): list only code you trust. See docs/writing-an-algorithm.md."""
     env: EnvSpec
     """The environment."""
     algorithm: AlgorithmSpec
