@@ -35,6 +35,7 @@ from marlspec.algorithms.off_policy import (
     take,
     unroll_features,
 )
+from marlspec.algorithms.replay import Episodes
 from marlspec.compile import off_policy_config
 from marlspec.envs.base import EnvInfo, TimeStep
 from marlspec.nn import Net, TorsoFactory
@@ -43,7 +44,6 @@ from marlspec.primitives import factorization as fz
 from marlspec.primitives import objectives as obj
 from marlspec.primitives.returns import td_lambda
 from marlspec.spec import OffPolicySpec
-from marlspec.train.replay import Episodes
 
 
 class QPLEXLiteSpec(OffPolicySpec):
