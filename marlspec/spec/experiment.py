@@ -182,6 +182,9 @@ class ExperimentSpec(Spec):
         if stray:
             fail(f"algorithm.{stray[0]}", f"{stray[0]} is not read by {algo.kind} with this configuration on"
                  f" {env.action_type} actions (env {env.label}); remove it")
+        if train.anneal_lr and isinstance(algo, OffPolicySpec):  # `false` is what every dumped spec.yaml holds
+            fail("train.anneal_lr", f"is read only by the PPO-family algorithms; {algo.kind} (off-policy) keeps"
+                 " train.lr constant; remove it", train.anneal_lr)
         minibatches = getattr(algo, "num_minibatches", None)
         if minibatches is not None and train.num_envs % minibatches:
             fail(
