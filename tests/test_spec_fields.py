@@ -221,3 +221,23 @@ def test_config_defaults_are_not_what_the_algorithms_read() -> None:
     assert not used, f"config defaults (not the spec) decide settings the algorithm reads: {used}"
     assert set(READ_ANYWAY) <= {(k, f) for k, fs in leaks.items() for f in fs}, "READ_ANYWAY lists a fixed leak"
     assert not any(leaks[k] for k in ("ippo", "mappo", "happo", "mat", "magpo", "ctds", "agentmixer")), leaks
+
+
+def test_every_shipped_spec_survives_its_run_directory_copy() -> None:
+    """`marlspec eval` and `run --resume` reload the run directory's spec.yaml, which `dump_spec`
+    writes with every default filled in: that copy must load and equal the spec. (AgentMixer's
+    set-only checks used to refuse the defaults that the dump added, e.g. `rank`.)"""
+    from pathlib import Path
+
+    from marlspec.spec import dump_spec, load_spec
+
+    root = Path(__file__).resolve().parent.parent / "specs"
+    checked = 0
+    for path in sorted(root.rglob("*.yaml")):
+        try:
+            spec = load_spec(path)
+        except SpecError:
+            continue  # test_spec_errors checks that shipped specs load
+        assert parse_spec(dump_spec(spec), str(path)) == spec, path
+        checked += 1
+    assert checked >= 40, checked
