@@ -111,6 +111,13 @@ def test_register_refuses_clashes(plugin_loaded: object) -> None:
         parse_spec(SPEC.replace("kind: qplex_lite", "kind: qmix2"))
 
 
+def test_every_plugin_field_is_read(plugin_loaded: object) -> None:
+    """The spec-field walk of tests/test_spec_fields.py holds for the plugin's kind too."""
+    from tests.test_spec_fields import walk
+
+    walk("qplex_lite", SPEC)
+
+
 def test_entry_points_are_loaded(plugin_loaded: object, monkeypatch: pytest.MonkeyPatch) -> None:
     """An installed plugin (a `marlspec.algorithms` entry point) registers with no `plugins:` list."""
     import importlib.metadata

@@ -21,7 +21,7 @@ from pydantic import BaseModel
 
 from marlspec.compile import compile as compile_spec
 from marlspec.spec import SpecError, parse_spec
-from marlspec.spec.registry import BUILT_IN
+from marlspec.spec.registry import ALGORITHM_SPECS, BUILT_IN
 
 COORDSUM = """
 env: {kind: coordsum, agents: 2, actions: 4, max_target: 6, time_limit: 8}
@@ -89,14 +89,20 @@ def _yaml(value: Any) -> str:
 
 def _base(kind: str) -> str:
     body = TEAMS if kind == "mipi" else COORDSUM
-    replay = ", buffer_size: 40, batch_size: 4" if hasattr(BUILT_IN[kind], "buffer_size") else ""
+    replay = ", buffer_size: 40, batch_size: 4" if "buffer_size" in ALGORITHM_SPECS[kind].model_fields else ""
     extra = f"{{kind: {kind}{replay}}}"
     return f"name: walk\nalgorithm: {extra}\n{body}"
 
 
 @pytest.mark.parametrize("kind", sorted(BUILT_IN))
 def test_every_algorithm_field_is_read(kind: str) -> None:
-    text = _base(kind)
+    walk(kind)
+
+
+def walk(kind: str, text: str | None = None) -> None:
+    """Change every field of `kind`'s spec in turn; each must reach the compiled algorithm
+    (or be rejected as not read). `text`: the base spec (default: a small one for `kind`)."""
+    text = text or _base(kind)
     spec = parse_spec(text)
     built = compile_spec(spec).algorithm
     silent, untried = [], []
