@@ -213,18 +213,38 @@ def _kinds(union: Any) -> list[type[Spec]]:
     return list(typing.get_args(typing.get_args(union)[0]))
 
 
+PluginOption = Annotated[
+    list[str] | None,
+    typer.Option("--plugin", "-p", help="Import this plugin module first (repeatable), as a spec's `plugins:` list does"),
+]
+
+
+def _plugins(names: list[str] | None) -> None:
+    """Import the installed plugins and the `--plugin` modules (one line on failure)."""
+    from marlspec.spec.registry import import_plugins, load_entry_points
+
+    try:
+        load_entry_points()
+        import_plugins(names or [])
+    except ValueError as err:
+        _die(f"--plugin: {err}")
+
+
 @app.command("list")
 def list_(
     what: Annotated[str, typer.Argument(help="algorithms, envs or networks (default: all)")] = "all",
+    plugin: PluginOption = None,
     debug: DebugOption = False,
 ) -> None:
-    """List algorithms, environments (with presets) and networks."""
+    """List algorithms (with the registered plugins'), environments (with presets) and networks."""
     from rich.console import Console
     from rich.table import Table
 
-    from marlspec.spec import AlgorithmSpec, EnvSpec, NetworkSpec
+    from marlspec.spec import EnvSpec, NetworkSpec
+    from marlspec.spec.registry import algorithm_union
 
-    groups = {"algorithms": AlgorithmSpec, "envs": EnvSpec, "networks": NetworkSpec}
+    _plugins(plugin)
+    groups = {"algorithms": algorithm_union(), "envs": EnvSpec, "networks": NetworkSpec}
     if what != "all" and what not in groups:
         _die(f"list: unknown group '{what}'; choices: {', '.join(groups)}")
     with _failures(debug):
@@ -302,8 +322,9 @@ def report(
 
 
 @app.command()
-def schema(debug: DebugOption = False) -> None:
+def schema(plugin: PluginOption = None, debug: DebugOption = False) -> None:
     """Print the JSON schema of experiment specs (for editor completion)."""
+    _plugins(plugin)
     with _failures(debug):
         typer.echo(json.dumps(ExperimentSpec.model_json_schema(), indent=2))
 

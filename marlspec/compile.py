@@ -257,3 +257,10 @@ def compile(spec: ExperimentSpec) -> Experiment | HostExperiment:  # noqa: A001 
         rollout_length=spec.train.rollout_length, eval_episodes=spec.eval.episodes, greedy=spec.eval.greedy,
         devices=devices,
     )
+
+
+off_policy_config = _off_policy_config
+"""Public for plugin builders: the `OffPolicyConfig` of a spec whose algorithm derives from
+`OffPolicySpec` (docs/writing-an-algorithm.md)."""
+ppo_config = _ppo_config
+"""Public for plugin builders: the `PPOConfig` (or a subclass's) of a PPO-family spec."""

@@ -32,6 +32,7 @@ from jaxtyping import Array, Float, PRNGKeyArray
 
 from marlspec.algorithms.base import Mode
 from marlspec.algorithms.off_policy import OffPolicy, OffPolicyConfig, OffPolicyState, heads, take, unroll_features
+from marlspec.algorithms.replay import Episodes
 from marlspec.envs.base import EnvInfo, TimeStep
 from marlspec.nn import Net, TorsoFactory
 from marlspec.nn.mixing import DependencyCorrection, Hypernet
@@ -39,7 +40,6 @@ from marlspec.primitives import factorization as fz
 from marlspec.primitives import objectives as obj
 from marlspec.primitives.mixers import conditional_soft_mix, linear_hypernet, linear_hypernet_coefficients
 from marlspec.primitives.returns import discounted_return
-from marlspec.train.replay import Episodes
 
 sg = jax.lax.stop_gradient
 

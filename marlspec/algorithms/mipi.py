@@ -42,6 +42,7 @@ from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from marlspec.algorithms.base import Mode
 from marlspec.algorithms.off_policy import OffPolicy, OffPolicyConfig, OffPolicyState, heads, take, unroll_features
+from marlspec.algorithms.replay import Episodes
 from marlspec.envs.base import EnvInfo, TimeStep, entity_view, state_entities
 from marlspec.nn import Net, TorsoFactory, linear
 from marlspec.nn.entity import EntityMixer, EntityNetConfig, EntityTorso
@@ -50,7 +51,6 @@ from marlspec.primitives import mi
 from marlspec.primitives import objectives as obj
 from marlspec.primitives.mixers import attention_linear
 from marlspec.primitives.teams import group_masks, imagined_groups
-from marlspec.train.replay import Episodes
 
 sg = jax.lax.stop_gradient
 Regularizer = Literal["mi", "entropy", "none"]

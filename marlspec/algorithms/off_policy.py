@@ -22,10 +22,10 @@ import optax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from marlspec.algorithms.base import Algorithm, Trajectory
+from marlspec.algorithms.replay import EpisodeReplay, Episodes, ReplayState
 from marlspec.envs.base import EnvInfo
 from marlspec.nn import Net, Torso, TorsoFactory
 from marlspec.primitives import factorization as fz
-from marlspec.train.replay import EpisodeReplay, Episodes, ReplayState
 
 
 @dataclasses.dataclass(frozen=True)

@@ -27,6 +27,7 @@ from marlspec.algorithms.off_policy import (
     take,
     unroll_features,
 )
+from marlspec.algorithms.replay import Episodes
 from marlspec.envs.base import EnvInfo, TimeStep
 from marlspec.nn import Net, TorsoFactory
 from marlspec.nn.mixing import Hypernet
@@ -34,7 +35,6 @@ from marlspec.primitives import factorization as fz
 from marlspec.primitives import objectives as obj
 from marlspec.primitives.mixers import qmix, vdn
 from marlspec.primitives.returns import discounted_return, td_lambda
-from marlspec.train.replay import Episodes
 
 
 class Learner(eqx.Module):

@@ -148,6 +148,13 @@ class ExperimentSpec(Spec):
 
     name: str = Field("experiment", min_length=1, pattern=r"^[A-Za-z0-9_.\-]+$")
     """Run name, used in the run directory name (letters, digits, `_ . -`)."""
+    plugins: list[Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")]] = Field(
+        default_factory=list)
+    """Modules that register algorithms from outside marlspec (`marlspec.register_algorithm`),
+    imported before the rest of the spec is validated, e.g. `[examples.qplex_lite]` (the current
+    directory is searched first). Unlike the import paths of `env.kind: pettingzoo`, which
+    `validate` does not import, a module listed here IS imported by `validate` (and `run`, `eval`,
+    `run --resume`): list only code you trust. See docs/writing-an-algorithm.md."""
     env: EnvSpec
     """The environment."""
     algorithm: AlgorithmSpec
@@ -175,6 +182,9 @@ class ExperimentSpec(Spec):
         if stray:
             fail(f"algorithm.{stray[0]}", f"{stray[0]} is not read by {algo.kind} with this configuration on"
                  f" {env.action_type} actions (env {env.label}); remove it")
+        if train.anneal_lr and isinstance(algo, OffPolicySpec):  # `false` is what every dumped spec.yaml holds
+            fail("train.anneal_lr", f"is read only by the PPO-family algorithms; {algo.kind} (off-policy) keeps"
+                 " train.lr constant; remove it", train.anneal_lr)
         minibatches = getattr(algo, "num_minibatches", None)
         if minibatches is not None and train.num_envs % minibatches:
             fail(

@@ -427,6 +427,29 @@ def _drop_foreign_keys(data: dict[str, Any], overrides: Sequence[str]) -> None:
                   f"{', '.join(map(str, foreign))}; dropped from the spec file's {section} section", file=sys.stderr)
 
 
+def _import_plugins(data: dict[str, Any], lines: dict[Loc, int], source: str) -> None:
+    """Import the installed plugins and the spec's `plugins:` modules, so that the kinds they
+    register validate (`marlspec.spec.registry`). A failure is one line naming the entry."""
+    from marlspec.spec.registry import import_plugins, load_entry_points
+
+    try:
+        load_entry_points()
+    except ValueError as err:
+        raise SpecError(f"{err} [{source}]") from None
+    names = data.get("plugins")
+    if not isinstance(names, list):
+        return  # absent, or not a list: validation reports it
+    for i, name in enumerate(names):
+        if not isinstance(name, str):
+            continue  # validation reports it
+        try:
+            import_plugins([name])
+        except ValueError as err:
+            line = lines.get(("plugins", i), lines.get(("plugins",)))
+            where = " [--set]" if line == OVERRIDE_LINE else f" [{source} line {line}]" if line else f" [{source}]"
+            raise SpecError(f"plugins.{i}: {err}{where}") from None
+
+
 def parse_spec(text: str, source: str = "<spec>", overrides: Sequence[str] = ()) -> ExperimentSpec:
     """Validate a YAML spec given as text."""
     data, lines = _parse_yaml(text, source)
@@ -439,6 +462,7 @@ def parse_spec(text: str, source: str = "<spec>", overrides: Sequence[str] = ())
             if k[: len(key)] == key:
                 del lines[k]
         lines[key] = OVERRIDE_LINE
+    _import_plugins(data, lines, source)
     try:
         return ExperimentSpec.model_validate(data)
     except ValidationError as err:
@@ -462,4 +486,16 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentSpec
 def dump_spec(spec: ExperimentSpec) -> str:
     """The resolved spec as YAML (defaults filled in), loadable by `load_spec`."""
     data = spec.model_dump(mode="json", exclude_computed_fields=True)
+    # A default that a check refuses when it is *given* (AgentMixer's `rank` without `covariance:
+    # lowrank`, ...) is left out again, so that the dump loads (`marlspec eval`, `run --resume`).
+    for _ in range(100):  # one field per pass
+        try:
+            ExperimentSpec.model_validate(data)
+            break
+        except ValidationError as err:
+            path = (err.errors()[0].get("ctx") or {}).get("path", "").split(".")
+            section = getattr(spec, path[0], None) if len(path) == 2 else None
+            if not isinstance(section, BaseModel) or path[1] in section.model_fields_set or path[1] not in data[path[0]]:
+                break  # not a default that the dump added: leave it for load_spec to report
+            del data[path[0]][path[1]]
     return yaml.safe_dump(data, sort_keys=False)
