@@ -443,10 +443,10 @@ class MIPISpec(OffPolicySpec):
         if self.regularizer == "none" and self.alpha not in (None, 0.0):
             fail("algorithm.alpha", "regularizer 'none' is the Value ablation with alpha = 0; remove alpha or pick"
                  " regularizer mi or entropy", self.alpha)
-        if self.regularizer != "mi" and "ba_iterations" in self.model_fields_set and self.ba_iterations != 1:
+        if self.regularizer != "mi" and "ba_iterations" in self.changed_fields and self.ba_iterations != 1:
             fail("algorithm.ba_iterations", f"Blahut-Arimoto iterations need regularizer 'mi' (got regularizer"
                  f" '{self.regularizer}'); remove ba_iterations", self.ba_iterations)
-        if not self.imagine and "imagine_lambda" in self.model_fields_set:
+        if not self.imagine and "imagine_lambda" in self.changed_fields:
             fail("algorithm.imagine_lambda", "imagine_lambda weighs the imagined loss, which imagine: false turns off;"
                  " remove it", self.imagine_lambda)
         if self.normalize_state:

@@ -486,16 +486,4 @@ def load_spec(path: str | Path, overrides: Sequence[str] = ()) -> ExperimentSpec
 def dump_spec(spec: ExperimentSpec) -> str:
     """The resolved spec as YAML (defaults filled in), loadable by `load_spec`."""
     data = spec.model_dump(mode="json", exclude_computed_fields=True)
-    # A default that a check refuses when it is *given* (AgentMixer's `rank` without `covariance:
-    # lowrank`, ...) is left out again, so that the dump loads (`marlspec eval`, `run --resume`).
-    for _ in range(100):  # one field per pass
-        try:
-            ExperimentSpec.model_validate(data)
-            break
-        except ValidationError as err:
-            path = (err.errors()[0].get("ctx") or {}).get("path", "").split(".")
-            section = getattr(spec, path[0], None) if len(path) == 2 else None
-            if not isinstance(section, BaseModel) or path[1] in section.model_fields_set or path[1] not in data[path[0]]:
-                break  # not a default that the dump added: leave it for load_spec to report
-            del data[path[0]][path[1]]
     return yaml.safe_dump(data, sort_keys=False)
