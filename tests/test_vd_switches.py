@@ -97,3 +97,28 @@ def test_gradient_norm_is_measured_before_clipping():
     rewards = np.asarray(episodes.reward[:, 0])
     assert float(metrics["return"]) == pytest.approx(rewards.mean(), rel=1e-5)
     assert float(aux["q_tot"]) == pytest.approx(float(metrics["q_tot"]), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("line", "needles"),
+    [
+        ("reward_scale: 0", ["algorithm.reward_scale", "> 0"]),
+        ("reward_scale: -10", ["algorithm.reward_scale", "> 0"]),
+        ("reward_scale: .inf", ["algorithm.reward_scale", "finite"]),
+        ("target_update_unit: episode", ["algorithm.target_update_unit", "did you mean 'episodes'"]),
+        ("target_update_unit: updates", ["algorithm.target_update_unit", "gradient_steps"]),
+    ],
+)
+def test_bad_switch_values_get_one_line(tmp_path, line, needles):
+    from typer.testing import CliRunner
+
+    from marlspec.cli import app
+
+    f = tmp_path / "bad.yaml"
+    f.write_text(f"env: {{kind: matrix, game: penalty, k: -100}}\nalgorithm:\n  kind: qmix\n  {line}\n")
+    result = CliRunner().invoke(app, ["validate", str(f)])
+    text = result.output.strip()
+    assert result.exit_code == 2, text
+    assert text.startswith("error: ") and "\n" not in text and "Traceback" not in text, text
+    for needle in needles:
+        assert needle in text, (needle, text)
