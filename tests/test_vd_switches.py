@@ -53,15 +53,19 @@ def same(a, b) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("unit", "interval", "copies"),
+    ("unit", "interval", "train_steps", "copies"),
     [
-        ("gradient_steps", 6, [False, True, False, True, False, True]),  # 3 steps per update: clock 3, 6, 9, ...
-        ("episodes", 12, [False, False, True, False, False, True]),  # 4 episodes per update: 4, 8, 12, ...
+        # 5 gradient steps per update: clock 5, 10, 15, ... (the episode clock 4, 8, 12, ... would copy
+        # at updates 3 and 6 instead)
+        ("gradient_steps", 10, 5, [False, True, False, True, False, True]),
+        # 4 episodes per update: clock 4, 8, 12, ... (the gradient-step clock 3, 6, 9, ... would copy
+        # at updates 4 and 8 instead)
+        ("episodes", 12, 3, [False, False, True, False, False, True]),
     ],
 )
-def test_target_copies_follow_the_chosen_clock(unit, interval, copies):
+def test_target_copies_follow_the_chosen_clock(unit, interval, train_steps, copies):
     _, rs, update = experiment([f"algorithm.target_update_unit={unit}",
-                                f"algorithm.target_update_interval={interval}", "algorithm.train_steps=3"])
+                                f"algorithm.target_update_interval={interval}", f"algorithm.train_steps={train_steps}"])
     seen = []
     for _ in copies:
         rs, _ = update(rs)
