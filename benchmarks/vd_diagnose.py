@@ -432,8 +432,10 @@ def notes(runs: list[dict[str, Any]]) -> str:
           " soft methods the root of the critic loss), the critic gradient norm the global norm before clipping"
           " (QMIX: the one group; MACPF: the critic group), chunk means at the last evaluation. Behaviour win:"
           " the training episodes (epsilon-greedy / epsilon-soft, MACPF's dependent policy) won. Dependent greedy"
-          " win: MACPF's dependent policy evaluated greedily. Plots: results/vd_diagnose_qmix.png and"
-          " results/vd_diagnose_macpf.png (dashed: stopped runs).")
+          " win: MACPF's dependent policy evaluated greedily. Plots: results/vd_diagnose_<algorithm>.png"
+          " (dashed: stopped runs). The temperature of the soft arms: "
+        + (", ".join(f"{r['arm']} alpha {r['resolved_algorithm']['alpha_start']:g} -> {r['resolved_algorithm']['alpha_end']:g}"
+                     for r in runs if "alpha_start" in r["resolved_algorithm"]) or "no soft arm") + ".")
 
 
 def reading(runs: list[dict[str, Any]], pairs: list[dict[str, Any]]) -> str:
