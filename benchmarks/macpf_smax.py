@@ -166,29 +166,18 @@ READING = ""
 
 
 def diagnosis() -> str:
-    """The diagnosis of issue 22, summarised from benchmarks/vd_diagnose.py's stored runs."""
+    """The diagnosis of issue 22, from benchmarks/vd_diagnose.py's stored runs (its reading and
+    its one-switch comparisons; the full tables and curves are in results/vd_diagnose.md)."""
     from benchmarks import vd_diagnose as vd
 
     runs = vd.load_runs()
     if not runs:
         return ""
-    order = list(vd.ARMS)
-    runs.sort(key=lambda r: (r["algorithm"], order.index(r["arm"]) if r["arm"] in order else 99, r["steps"]))
-    lines = ["## Diagnosis (issue 22): why the family levelled off near half wins", "", DIAGNOSIS, "",
-             "| arm | what | steps | greedy win (final, per seed) | mean of last 3 evals | Q_tot | return-to-go |"
-             " reuse | gradient steps | train minutes |", "|---|---|---|---|---|---|---|---|---|---|"]
-    for r in runs:
-        t = vd.table_row(r)
-        lines.append(f"| {r['arm']} | {r['what']} | {r['steps']:,} | {t['greedy win (final, per seed)']} |"
-                     f" {t['greedy win (final 3 evals)']:.2f} | {t['Q_tot']:.2f} | {t['return-to-go']:.2f} |"
-                     f" {t['reuse']:.1f} | {t['gradient steps']:,.0f} | {r['train_seconds'] / 60:.0f} |")
-    lines += ["", "Every arm: seeds 0, 1, 2 on SMAX 3m, one switch (or two) against the settings the specs had when"
-              " the issue was filed; the full diagnostics (|TD|, gradient norms, replay span and staleness, curves)"
-              " are in results/vd_diagnose.md and results/vd_diagnose_<algorithm>.png."]
-    return "\n".join(lines)
-
-
-DIAGNOSIS = ""
+    named = {r["arm"]: r for r in runs}
+    pairs = [vd.paired(r, named[vd.PARENT[r["arm"]]]) for r in runs if vd.PARENT.get(r["arm"]) in named]
+    return ("## Diagnosis (issue 22): why the family levelled off near half wins\n\n" + vd.notes(runs).split("\n\n")[0]
+            + "\n\n" + vd.reading(runs, pairs).replace("## ", "### ") + "\n\n"
+            + vd.paired_table(pairs).replace("## ", "### ") + "\n\nFull diagnostics: results/vd_diagnose.md.")
 
 
 def main() -> None:

@@ -53,15 +53,19 @@ def same(a, b) -> bool:
 
 
 @pytest.mark.parametrize(
-    ("unit", "interval", "copies"),
+    ("unit", "interval", "train_steps", "copies"),
     [
-        ("gradient_steps", 6, [False, True, False, True, False, True]),  # 3 steps per update: clock 3, 6, 9, ...
-        ("episodes", 12, [False, False, True, False, False, True]),  # 4 episodes per update: 4, 8, 12, ...
+        # 5 gradient steps per update: clock 5, 10, 15, ... (the episode clock 4, 8, 12, ... would copy
+        # at updates 3 and 6 instead)
+        ("gradient_steps", 10, 5, [False, True, False, True, False, True]),
+        # 4 episodes per update: clock 4, 8, 12, ... (the gradient-step clock 3, 6, 9, ... would copy
+        # at updates 4 and 8 instead)
+        ("episodes", 12, 3, [False, False, True, False, False, True]),
     ],
 )
-def test_target_copies_follow_the_chosen_clock(unit, interval, copies):
+def test_target_copies_follow_the_chosen_clock(unit, interval, train_steps, copies):
     _, rs, update = experiment([f"algorithm.target_update_unit={unit}",
-                                f"algorithm.target_update_interval={interval}", "algorithm.train_steps=3"])
+                                f"algorithm.target_update_interval={interval}", f"algorithm.train_steps={train_steps}"])
     seen = []
     for _ in copies:
         rs, _ = update(rs)
@@ -97,3 +101,28 @@ def test_gradient_norm_is_measured_before_clipping():
     rewards = np.asarray(episodes.reward[:, 0])
     assert float(metrics["return"]) == pytest.approx(rewards.mean(), rel=1e-5)
     assert float(aux["q_tot"]) == pytest.approx(float(metrics["q_tot"]), rel=1e-5)
+
+
+@pytest.mark.parametrize(
+    ("line", "needles"),
+    [
+        ("reward_scale: 0", ["algorithm.reward_scale", "> 0"]),
+        ("reward_scale: -10", ["algorithm.reward_scale", "> 0"]),
+        ("reward_scale: .inf", ["algorithm.reward_scale", "finite"]),
+        ("target_update_unit: episode", ["algorithm.target_update_unit", "did you mean 'episodes'"]),
+        ("target_update_unit: updates", ["algorithm.target_update_unit", "gradient_steps"]),
+    ],
+)
+def test_bad_switch_values_get_one_line(tmp_path, line, needles):
+    from typer.testing import CliRunner
+
+    from marlspec.cli import app
+
+    f = tmp_path / "bad.yaml"
+    f.write_text(f"env: {{kind: matrix, game: penalty, k: -100}}\nalgorithm:\n  kind: qmix\n  {line}\n")
+    result = CliRunner().invoke(app, ["validate", str(f)])
+    text = result.output.strip()
+    assert result.exit_code == 2, text
+    assert text.startswith("error: ") and "\n" not in text and "Traceback" not in text, text
+    for needle in needles:
+        assert needle in text, (needle, text)
