@@ -161,6 +161,8 @@ def test_eq17_marginal_fits_the_policy_under_the_imagined_composition(algo_and_p
     an absent entity. A marginal fitted to the policy on the real s- is caught (the two differ)."""
     algo, params, target, _ = algo_and_params
     critic, policy, marginal = params
+    policy = eqx.tree_at(lambda p: p.head.weight, policy, policy.head.weight * 300)  # both far from uniform
+    marginal = eqx.tree_at(lambda m: m.head.weight, marginal, marginal.head.weight * 300)
     ep = team_episodes()
     aux = algo.critic_loss(critic, (policy, marginal), target, ep, jax.random.PRNGKey(3), jnp.asarray(0.3))[1][1]
     assert bool((aux["within"] != aux["present"]).any()), "the split must hide some entity for this check"

@@ -85,7 +85,10 @@ class Experiment(eqx.Module):
         skipped = jax.tree.map(lambda m: jnp.zeros(m.shape, m.dtype), jax.eval_shape(self.update, rs)[1])
 
         def step(s: RunnerState, i: Int[Array, ""]) -> tuple[RunnerState, dict[str, Array]]:
-            return jax.lax.cond(i < active, self.update, lambda s: (s, skipped), s)
+            # A lambda, not the bound method: lax.cond hashes its branches, and a bound method of
+            # this module hashes its fields, which fails on an environment holding arrays
+            # (team_matrix's payoffs, smax_teams' team-size ranges).
+            return jax.lax.cond(i < active, lambda s: self.update(s), lambda s: (s, skipped), s)
 
         return jax.lax.scan(step, rs, jnp.arange(num_updates))
 
