@@ -109,7 +109,23 @@ def table() -> None:
 READING = """
 ## Reading the results
 
-See the table above; regenerate with `python benchmarks/mipi_matrix.py`.
+**The paper's claim does not reproduce here.** Its section 5.1 (Figure 2d) has MI reach the
+generalizable joint action (0, 0) on the held-out (B, B) where entropy and value do not; in the
+table every arm plays the training optimum (1, 1) on (B, B) in every seed, and MI is no better
+than entropy or value there.
+
+Why, as far as we can tell (an analysis, not a measurement): in the training compositions
+(A, B) and (B, A) an agent's teammate type is a function of its own type, so on the training
+distribution s- is determined by s+ and I(u_i; s- | s+) = 0 for every policy; the MI term can
+only act through REFIL's imagined compositions s* (where the teammate's row may be hidden).
+With our payoffs both training compositions share their optimum (1, 1), which a policy of the
+agent's own type alone (zero MI) already reaches. The paper states that its compositions have
+*different* optimal joint actions ("we have different optimal joint actions in different team
+compositions"), and ours do not for (A, B) and (B, A): payoffs whose two training compositions
+have different optima are the next thing to try (untested).
+
+Regenerate with `nice -n 10 python benchmarks/mipi_matrix.py` (`--table` rebuilds this file
+from results/mipi_matrix_runs/ without training).
 """
 
 

@@ -12,12 +12,15 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
+from jaxtyping import Array
 
-from marlspec.algorithms.mipi import MIPI, MIPIConfig
+from marlspec.algorithms.mipi import MIPI, MIPIConfig, last
 from marlspec.algorithms.off_policy import OffPolicyConfig
 from marlspec.envs.base import EnvInfo
 from marlspec.nn import TorsoFactory
 from marlspec.nn.entity import EntityNetConfig
+from marlspec.primitives import factorization as fz
+from marlspec.primitives import mi
 from marlspec.spec import load_spec
 from marlspec.train.replay import Episodes
 from marlspec.train.runner import run
@@ -150,6 +153,34 @@ def test_eq16_target_is_the_mi_augmented_soft_bootstrap():
     q = jax.vmap(jax.vmap(critic.q_head))(algo.unroll(critic.torso, x["own"], x["rows"], x["present"]))
     q_jt, _ = algo._mix(critic.mixer, x, jnp.take_along_axis(q, one.actions[..., None], -1)[..., 0], one)
     np.testing.assert_allclose(float(terms["critic"][0]), float((q_jt[0] - y) ** 2), rtol=2e-4, atol=1e-5)
+
+
+def test_eq17_marginal_fits_the_policy_under_the_imagined_composition(algo_and_params):
+    """Eq. 17's target is pi_i(.|s+, s*), with s* the within-group view of REFIL's split: the same
+    policy on observations whose out-of-group rows are zeroed, which is how an environment writes
+    an absent entity. A marginal fitted to the policy on the real s- is caught (the two differ)."""
+    algo, params, target, _ = algo_and_params
+    critic, policy, marginal = params
+    policy = eqx.tree_at(lambda p: p.head.weight, policy, policy.head.weight * 300)  # both far from uniform
+    marginal = eqx.tree_at(lambda m: m.head.weight, marginal, marginal.head.weight * 300)
+    ep = team_episodes()
+    aux = algo.critic_loss(critic, (policy, marginal), target, ep, jax.random.PRNGKey(3), jnp.asarray(0.3))[1][1]
+    assert bool((aux["within"] != aux["present"]).any()), "the split must hide some entity for this check"
+    B, L1 = ep.obs.shape[:2]
+    rows = ep.obs[..., : E * D].reshape(B, L1, N, E, D) * aux["within"][..., None]
+    imagined_ep = eqx.tree_at(lambda e: e.obs, ep, jnp.concatenate([rows.reshape(B, L1, N, E * D), ep.obs[..., E * D:]], -1))
+
+    def nll(episodes: Episodes) -> Array:
+        def one(e: Episodes) -> Array:
+            x = algo.entity_inputs(e)
+            probs = jax.nn.softmax(fz.mask_logits(
+                last(policy.head, algo.unroll(critic.torso, x["own"], x["rows"], x["present"])), e.avail_actions))
+            return jax.vmap(jax.vmap(mi.marginal_nll))(probs, algo.marginal_logits(marginal, x), e.avail_actions)
+        return algo._means({"m": jax.vmap(one)(episodes)}, episodes)["m"]
+
+    got = float(algo.marginal_loss(marginal, policy, aux, ep))
+    np.testing.assert_allclose(got, float(nll(imagined_ep)), rtol=1e-5, atol=1e-6)
+    assert abs(got - float(nll(ep))) > 1e-5  # the real view gives another loss
 
 
 def test_ba_iterations_alternate_marginal_and_policy_steps():

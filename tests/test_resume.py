@@ -43,6 +43,17 @@ train: {total_env_steps: 320, num_envs: 4, rollout_length: 16, seeds: [0, 1]}
 eval: {interval: 128, episodes: 4}
 log: {progress: false, plot: false}
 """,
+    # MIPI with a held-out team composition: its results (marl_eval.json task `@BB`, the
+    # summary's `compositions`) before the kill come back from disk (`CompositionEvals.restore`).
+    "mipi": """
+name: kill_mipi
+env: {kind: team_matrix, teams: [AB, BA]}
+algorithm: {kind: mipi, buffer_size: 40, batch_size: 4, target_update_interval: 8, mixing_embed: 8, attention_heads: 1}
+network: {kind: entity, embed: 8, heads: 1, hidden: 8, recurrent: false}
+train: {total_env_steps: 20, num_envs: 4, rollout_length: 1, seeds: [0, 1]}
+eval: {interval: 8, episodes: 4, compositions: {BB: {teams: [BB]}}}
+log: {progress: false, plot: false}
+""",
 }
 # (family, kill point, N): the N-th compilation / chunk / checkpoint file. MAPPO writes one
 # .eqx per checkpoint (after the evaluations at updates 0, 2, 4, 5); QMIX two (replay first,
@@ -50,8 +61,9 @@ log: {progress: false, plot: false}
 KILLS = [
     ("mappo", "checkpoint", 3), ("mappo", "compile", 1), ("mappo", "chunk", 2),
     ("qmix", "checkpoint", 6), ("qmix", "checkpoint", 5), ("qmix", "compile", 1), ("qmix", "chunk", 3),
+    ("mipi", "checkpoint", 6),
 ]
-FAST = {("mappo", "checkpoint", 3), ("qmix", "checkpoint", 6)}
+FAST = {("mappo", "checkpoint", 3), ("qmix", "checkpoint", 6), ("mipi", "checkpoint", 6)}
 
 
 def _env() -> dict[str, str]:
@@ -73,16 +85,24 @@ def _spec_file(tmp: Path, family: str) -> Path:
     return path
 
 
+class _References(dict):
+    """One uninterrupted run per family, through the same command line, made when first asked for
+    (so that a selection of the tests runs only the families it needs)."""
+
+    def __init__(self, tmp: Path):
+        super().__init__()
+        self.tmp = tmp
+
+    def __missing__(self, family: str) -> Path:
+        proc = _cli("run", str(_spec_file(self.tmp, family)), "--out", str(self.tmp / family), "-q")
+        assert proc.returncode == 0, proc.stderr
+        self[family] = self.tmp / family
+        return self[family]
+
+
 @pytest.fixture(scope="module")
 def reference(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    """One uninterrupted run per family, through the same command line."""
-    tmp = tmp_path_factory.mktemp("reference")
-    out = {}
-    for family in SPECS:
-        proc = _cli("run", str(_spec_file(tmp, family)), "--out", str(tmp / family), "-q")
-        assert proc.returncode == 0, proc.stderr
-        out[family] = tmp / family
-    return out
+    return _References(tmp_path_factory.mktemp("reference"))
 
 
 def _rows(path: Path) -> list[dict]:
@@ -122,7 +142,9 @@ def test_killed_run_resumes_bit_identical(family: str, point: str, n: int, refer
         assert list(out.glob("*.eqx.tmp")), "the kill must land inside a checkpoint write"
     if point == "compile":
         assert {r["env_steps"] for r in _rows(out)} == {0}  # only the evaluation before training
-    if family == "qmix" and (point, n) == ("checkpoint", 6):
+    if family == "mipi":  # the held-out composition was evaluated before the kill, at updates 0 and 2
+        assert {r["env_steps"] for r in _rows(out) if "compositions" in r} >= {0, 8}
+    if family in ("qmix", "mipi") and (point, n) == ("checkpoint", 6):
         # the new replay was complete but its state was not: the previous pair must be used
         assert (out / "replay-4.eqx").exists() and (out / "replay-2.eqx").exists()
     if (family, point) == ("qmix", "checkpoint"):

@@ -149,6 +149,6 @@ class EntityMixer(eqx.Module):
         allowed = allowed | jnp.eye(n, rows.shape[0], dtype=bool)  # an agent's own row, even when it is dead
         attended = jax.vmap(lambda qi, m: masked_attention(qi, k, v, m, self.heads))(q[:n], allowed)
         live = agent_mask.astype(rows.dtype)
-        weights = jnp.abs(jax.vmap(self.weight)(attended)[:, 0])
+        weights = jnp.abs(jax.vmap(self.weight)(attended)[:, 0]) * live
         bias = jnp.sum(jax.vmap(self.bias)(attended)[:, 0] * live) / jnp.maximum(live.sum(), 1.0)
         return weights, bias

@@ -7,7 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from marlspec.spec.base import Spec, fail
+from marlspec.spec.base import PositiveInt, Spec, fail
 from marlspec.spec.env_presets import (
     CONNECTOR_TASKS,
     LBF_TASKS,
@@ -339,9 +339,10 @@ class SMAXTeamsSpec(_AdapterSpec):
     dynamic_team: ClassVar[bool] = True
     composition_fields: ClassVar[tuple[str, ...]] = ("allies", "enemies", "units", "unit_types")
     kind: Literal["smax_teams"] = "smax_teams"
-    allies: tuple[int, int] = (3, 5)
-    """Allies per episode, drawn uniformly from [low, high] (the paper trains on 3-5)."""
-    enemies: tuple[int, int] | None = None
+    allies: tuple[PositiveInt, ...] = Field((3, 5), strict=False)
+    """Allies per episode, drawn uniformly from [low, high] (a list of two whole numbers in YAML;
+    the paper trains on [3, 5])."""
+    enemies: tuple[PositiveInt, ...] | None = Field(None, strict=False)
     """Enemies per episode, [low, high]; unset means as many as allies (the paper's setting)."""
     units: Literal["sz", "msz"] | None = None
     """A unit-type preset: `sz` (stalkers and zealots, the paper's SZ; the default when neither
@@ -362,6 +363,8 @@ class SMAXTeamsSpec(_AdapterSpec):
         for name, rng in (("allies", self.allies), ("enemies", self.enemies)):
             if rng is None:
                 continue
+            if len(rng) != 2:
+                fail(f"env.{name}", f"needs two numbers [low, high], e.g. [3, 5] (got {list(rng)})")
             if not 1 <= rng[0] <= rng[1]:
                 fail(f"env.{name}", f"needs 1 <= low <= high (got [{rng[0]}, {rng[1]}])")
             if self.slots is not None and rng[1] > self.slots:
