@@ -22,7 +22,7 @@ import pytest
 from marlspec.spec import load_spec
 from marlspec.train.runner import run
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 SEEDS = 5
 NEEDED = 4
 """Seeds (of SEEDS) that must reach the threshold."""
