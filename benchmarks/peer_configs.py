@@ -2,7 +2,7 @@
 
 For every spec in specs/bench/, at 1 seed and 8 vmapped seeds, in one fresh process per row:
 training steps/s with compilation excluded (the whole budget compiled ahead of time as one
-program, the runner's `train_chunk` vmapped over seeds, exactly what `marlspec run` executes
+program, the runner's `train_chunk` over seeds (`runner.over_seeds`), exactly what `marlspec run` executes
 between two evaluations), random-action env-only steps/s for the same number of environments,
 their ratio, compile seconds, and peak memory (the process's peak resident set, and the
 compiled program's own buffers from XLA's memory analysis).
@@ -84,7 +84,7 @@ def ours_program(spec_file: str, n_seeds: int, updates: int, num_envs: int | Non
 
     from marlspec.compile import compile as compile_spec
     from marlspec.spec import load_spec
-    from marlspec.train.runner import init_states
+    from marlspec.train.runner import init_states, over_seeds
 
     overrides = [f"train.seeds={list(range(n_seeds))}"]
     if num_envs:
@@ -95,7 +95,7 @@ def ours_program(spec_file: str, n_seeds: int, updates: int, num_envs: int | Non
     experiment = compile_spec(spec)
     seeds = list(range(n_seeds))
     rs = init_states(experiment, seeds)
-    fn = eqx.filter_vmap(functools.partial(experiment.train_chunk, num_updates=updates))
+    fn = over_seeds(functools.partial(experiment.train_chunk, num_updates=updates))
     dynamic, static = eqx.partition(rs, eqx.is_array)
     t0 = time.perf_counter()
     compiled = jax.jit(lambda d: eqx.filter(fn(eqx.combine(d, static)), eqx.is_array)).lower(dynamic).compile()
