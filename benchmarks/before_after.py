@@ -118,6 +118,7 @@ def main() -> None:
     p.add_argument("--updates", type=int, default=8)
     p.add_argument("--rounds", type=int, default=4)
     p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--write", action="store_true", help="write benchmarks/results/before_after_<spec>.json")
     args = p.parse_args()
     mods = old_modules(args.rev, args.files)
     ex, rs, fn = program(args.spec, args.updates, args.seeds)
@@ -140,13 +141,20 @@ def main() -> None:
             jax.block_until_ready(compiled[s](dynamic))
             times[s].append(time.perf_counter() - t0)
     ratios = [b_ / a_ for a_, b_ in zip(times["after"], times["before"], strict=True)]
-    print(json.dumps({
+    out = {
         "spec": args.spec, "rev": args.rev, "files": args.files, "updates": args.updates, "seeds": args.seeds,
         "steps": args.updates * ex.steps_per_update * args.seeds, "compile_s": compile_s,
         "seconds": times, "speedup_per_round": ratios, "speedup_median": statistics.median(ratios),
         "learner_max_abs_diff": diff, "learner_max_abs": scale,
         "command": "python benchmarks/before_after.py " + " ".join(sys.argv[1:]),
-    }, indent=1))
+        "load_after": __import__("os").getloadavg()[0],
+    }
+    print(json.dumps(out, indent=1))
+    if args.write:
+        from benchmarks._common import RESULTS, machine
+
+        name = "before_after_" + Path(args.spec).stem
+        (RESULTS / f"{name}.json").write_text(json.dumps({"machine": machine(), **out}, indent=2) + "\n")
 
 
 if __name__ == "__main__":

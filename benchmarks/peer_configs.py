@@ -270,6 +270,30 @@ def seeds_factor(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def measured_parts() -> list[str]:
+    """The profiles (benchmarks/profile_update.py --write) and one-process before/after ratios
+    (benchmarks/before_after.py --write) found in benchmarks/results, as markdown lines."""
+    from benchmarks._common import RESULTS
+
+    lines = []
+    for f in sorted(RESULTS.glob("profile_*.json")):
+        d = json.loads(f.read_text())
+        shares = ", ".join(f"{k} {v:.2f}" for k, v in d["share_of_full"].items() if k != "full")
+        lines.append(f"- {d['spec']}, {d['updates']} updates ({d['steps']} steps), medians of "
+                     f"{len(next(iter(d['per_round'].values())))} interleaved rounds, seconds "
+                     f"{json.dumps({k: round(v, 3) for k, v in d['seconds'].items()})}; share of `full`: {shares}. "
+                     f"Load after: {d.get('load_after', float('nan')):.1f}. `{d['command']}`")
+    for f in sorted(RESULTS.glob("before_after_*.json")):
+        d = json.loads(f.read_text())
+        rounds = " / ".join(f"{r:.2f}" for r in d["speedup_per_round"])
+        lines.append(f"- {d['spec']}: before (files {', '.join(d['files'])} at {d['rev']}) / after = "
+                     f"{d['speedup_median']:.2f}x median ({rounds} per round), {d['steps']} steps, {d['seeds']} seed(s); "
+                     f"compile s before/after {d['compile_s']['before']:.0f}/{d['compile_s']['after']:.0f}; "
+                     f"learner max |after - before| {d['learner_max_abs_diff']:.2g} (max |param| "
+                     f"{d['learner_max_abs']:.2g}). `{d['command']}`")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jaxmarl", help="a JaxMARL checkout (kept outside this repository)")
@@ -316,6 +340,13 @@ def main() -> None:
         "round). load: the 1-minute load average before each timed execution (2 cores).",
         "- peak_rss_mib: the process's peak resident memory (both programs and their compilation). "
         "program_mib: the compiled program's arguments + outputs + temporaries (XLA memory analysis).",
+        "",
+        "The machine was shared while this ran (2 cores; other jobs running, see `load`): absolute steps/s are "
+        "low and noisy; the ratios, measured within one process and round, are what to compare.",
+        "",
+        "Where the time goes and what changed (each line written by the script it names):",
+        "",
+        *measured_parts(),
         "",
         "8 vmapped seeds vs 1 seed (issue 21: <= 4x the wall time of 1 seed per update):",
         *seeds_factor(rows),

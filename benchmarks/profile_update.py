@@ -137,6 +137,7 @@ def main() -> None:
     p.add_argument("--updates", type=int, default=8)
     p.add_argument("--rounds", type=int, default=3)
     p.add_argument("--num-envs", type=int, default=None)
+    p.add_argument("--write", action="store_true", help="write benchmarks/results/profile_<spec>.json")
     args = p.parse_args()
     runs, meta = programs(args.spec, args.updates, args.num_envs)
     for fn in runs.values():
@@ -153,7 +154,14 @@ def main() -> None:
            "share_of_full": {n: med[n] / med["full"] for n in med}}
     if "advantage" in med:
         out["share_of_full"]["epochs (update - advantage)"] = (med["update"] - med["advantage"]) / med["full"]
+    out["command"] = "python benchmarks/profile_update.py " + " ".join(sys.argv[1:])
+    out["load_after"] = __import__("os").getloadavg()[0]
     print(json.dumps(out, indent=1))
+    if args.write:
+        from benchmarks._common import RESULTS, machine
+
+        name = "profile_" + Path(args.spec).stem
+        (RESULTS / f"{name}.json").write_text(json.dumps({"machine": machine(), **out}, indent=2) + "\n")
 
 
 if __name__ == "__main__":
