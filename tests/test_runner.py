@@ -118,3 +118,27 @@ def test_disabled_progress_prints_nothing(capsys):
 def test_progress_line_counts_hours_past_a_day():
     bar = runner.Progress(2, "long", enabled=True, live=False)
     assert bar.line(1, 1.0, 0.0, None, elapsed=90000.0).endswith("elapsed 25:00:00 | eta 25:00:00")
+
+
+def test_one_seed_runs_unvmapped_with_the_same_results():
+    """`over_seeds` runs a one-seed state without the seed vmap (issue 21: a vmap of size 1 turns
+    every state-dependent `lax.cond` into a select of both branches); the results must be those
+    of the vmapped program, with the seed axis kept on every output, for a plain and a padded chunk."""
+    import equinox as eqx
+    import jax
+
+    spec = parse_spec(TINY.replace("seeds: [0, 1]", "seeds: [0]"))
+    from marlspec.compile import compile as compile_spec
+
+    experiment = compile_spec(spec)
+    rs = runner.init_states(experiment, [0])
+    vmapped = eqx.filter_jit(eqx.filter_vmap(lambda s: experiment.train_chunk(s, 2)))(rs)
+    direct = eqx.filter_jit(runner.over_seeds(lambda s: experiment.train_chunk(s, 2)))(rs)
+    padded = eqx.filter_jit(runner.over_seeds(lambda s, n: experiment.train_chunk(s, 2, n)))(rs, jax.numpy.asarray(1))
+    a, b = (jax.tree.leaves(eqx.filter(t, eqx.is_array)) for t in (vmapped, direct))
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert x.shape == y.shape
+        np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=1e-5, atol=1e-6)
+    assert padded[1]["policy_loss"].shape == (1, 2) and float(padded[1]["policy_loss"][0, 1]) == 0.0
+    assert int(padded[0].updates[0]) == 1
