@@ -304,6 +304,9 @@ def main() -> None:
                         help="seed counts at which the JaxMARL peer also runs (default 1)")
     parser.add_argument("--gpu", action="store_true", help="run on the GPU and write peer_configs_gpu.*")
     parser.add_argument("--name", default=None, help="results file name (default peer_configs[_gpu])")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the rows already in the results file that this run does not measure "
+                             "(with --rows and no row: only rewrite the markdown)")
     parser.add_argument("--one", nargs=4, metavar=("ROW", "SEEDS", "ROUNDS", "JAXMARL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -329,8 +332,18 @@ def main() -> None:
             rows.append(result)
     name = args.name or ("peer_configs_gpu" if args.gpu else "peer_configs")
     command = "python benchmarks/peer_configs.py " + " ".join(sys.argv[1:])
+    commands = [command]
+    from benchmarks._common import RESULTS
+
+    if args.merge and (RESULTS / f"{name}.json").exists():
+        old = json.loads((RESULTS / f"{name}.json").read_text())
+        new = {(r["row"], r["seeds"]) for r in rows}
+        rows = [r for r in old["rows"] if (r["row"], r["seeds"]) not in new] + rows
+        rows.sort(key=lambda r: (list(ROWS).index(r["row"]), r["seeds"]))
+        commands = old.get("commands", [old["command"]]) + commands
     notes = "\n".join([
-        f"Regenerate: `{command}` ({time.time() - t_start:.0f} s here). Each row ran in its own process; "
+        "Regenerate (in this order; `--merge` keeps earlier rows): " + "; ".join(f"`{c}`" for c in commands)
+        + f" (the last took {time.time() - t_start:.0f} s here). Each row ran in its own process; "
         "within it, ours and the comparison were timed alternately, round by round, on the same budget.",
         "",
         "- train_sps: environment steps per second of the whole budget compiled as one program (all seeds "
@@ -359,7 +372,7 @@ def main() -> None:
         "|---|---|---|---|",
         *[f"| {p['script']} | {p['config']} | {p['train_sps']} | {p['compile_s']} |" for p in PEER_MEASURED_ELSEWHERE],
     ])
-    write(name, {"rows": rows, "command": command, "peer_measured_elsewhere": PEER_MEASURED_ELSEWHERE,
+    write(name, {"rows": rows, "command": command, "commands": commands, "peer_measured_elsewhere": PEER_MEASURED_ELSEWHERE,
                  "machine_at_end": machine()}, table(rows), notes)
 
 
