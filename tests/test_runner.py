@@ -142,3 +142,9 @@ def test_one_seed_runs_unvmapped_with_the_same_results():
         np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=1e-5, atol=1e-6)
     assert padded[1]["policy_loss"].shape == (1, 2) and float(padded[1]["policy_loss"][0, 1]) == 0.0
     assert int(padded[0].updates[0]) == 1
+    # ... and it is run without the vmap: the auto-reset's `lax.cond`s stay conds (a vmapped
+    # program has turned those with a state-dependent predicate into selects).
+    dynamic, static = eqx.partition(rs, eqx.is_array)
+    conds = lambda f: str(jax.make_jaxpr(lambda d: eqx.filter(f(eqx.combine(d, static)), eqx.is_array))(dynamic)).count(" cond[")
+    assert conds(runner.over_seeds(lambda s: experiment.train_chunk(s, 2))) > conds(
+        eqx.filter_vmap(lambda s: experiment.train_chunk(s, 2)))
