@@ -311,7 +311,12 @@ def main() -> None:
     args = parser.parse_args()
     if args.one:
         row, seeds, rounds, jaxmarl = args.one
-        print(json.dumps(one(row, int(seeds), int(rounds), None if jaxmarl == "-" else jaxmarl)))
+        result = one(row, int(seeds), int(rounds), None if jaxmarl == "-" else jaxmarl)
+        from benchmarks._common import RESULTS
+
+        (RESULTS / "peer_configs_rows").mkdir(parents=True, exist_ok=True)  # kept if the whole run is cut short
+        (RESULTS / "peer_configs_rows" / f"{row}_{seeds}.json").write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result))
         return
     if args.gpu:
         import jax
@@ -335,12 +340,14 @@ def main() -> None:
     commands = [command]
     from benchmarks._common import RESULTS
 
-    if args.merge and (RESULTS / f"{name}.json").exists():
-        old = json.loads((RESULTS / f"{name}.json").read_text())
-        new = {(r["row"], r["seeds"]) for r in rows}
-        rows = [r for r in old["rows"] if (r["row"], r["seeds"]) not in new] + rows
+    if args.merge:  # earlier rows: those saved one by one (newest), then the results file's
+        old = json.loads((RESULTS / f"{name}.json").read_text()) if (RESULTS / f"{name}.json").exists() else {}
+        saved = [json.loads(f.read_text()) for f in sorted((RESULTS / "peer_configs_rows").glob("*.json"))]
+        for r in [*saved, *old.get("rows", [])]:
+            if (r["row"], r["seeds"]) not in {(x["row"], x["seeds"]) for x in rows}:
+                rows.append(r)
         rows.sort(key=lambda r: (list(ROWS).index(r["row"]), r["seeds"]))
-        commands = old.get("commands", [old["command"]]) + commands
+        commands = old.get("commands", [old["command"]] if old else []) + commands
     notes = "\n".join([
         "Regenerate (in this order; `--merge` keeps earlier rows): " + "; ".join(f"`{c}`" for c in commands)
         + f" (the last took {time.time() - t_start:.0f} s here). Each row ran in its own process; "
