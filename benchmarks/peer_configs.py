@@ -307,6 +307,9 @@ def main() -> None:
     parser.add_argument("--merge", action="store_true",
                         help="keep the rows already in the results file that this run does not measure "
                              "(with --rows and no row: only rewrite the markdown)")
+    parser.add_argument("--from-log", default=None,
+                        help="with --merge: also rows from the stdout of an earlier run cut short (their "
+                             "per-round figures are not printed there, so those rows have none)")
     parser.add_argument("--one", nargs=4, metavar=("ROW", "SEEDS", "ROUNDS", "JAXMARL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
@@ -343,6 +346,9 @@ def main() -> None:
     if args.merge:  # earlier rows: those saved one by one (newest), then the results file's
         old = json.loads((RESULTS / f"{name}.json").read_text()) if (RESULTS / f"{name}.json").exists() else {}
         saved = [json.loads(f.read_text()) for f in sorted((RESULTS / "peer_configs_rows").glob("*.json"))]
+        if args.from_log:
+            lines = [x for x in Path(args.from_log).read_text().splitlines() if x.startswith("{")]
+            saved += [{"rounds": [], **json.loads(x[: x.rindex("}") + 1])} for x in lines]
         for r in [*saved, *old.get("rows", [])]:
             if (r["row"], r["seeds"]) not in {(x["row"], x["seeds"]) for x in rows}:
                 rows.append(r)
