@@ -226,10 +226,13 @@ def _compile_chunk(experiment: AnyExperiment, schedule: Schedule, rs: Any,
     if isinstance(experiment, HostExperiment):
         return (lambda state, size: experiment.run_chunk(state, num_updates=size)), 0.0
     if not schedule.padded:
-        fn = over_seeds(functools.partial(experiment.train_chunk, num_updates=schedule.per_chunk))
+        chunk = functools.partial(experiment.train_chunk, num_updates=schedule.per_chunk)
+        # Sharded (data-parallel) runs keep the seed vmap: unvmapped, a two-process run failed (TreePathError).
+        fn = eqx.filter_vmap(chunk) if sharding is not None else over_seeds(chunk)
         call, seconds = compile_ahead(fn, rs, sharding=sharding)
         return (lambda state, size: call(state)), seconds
-    chunk = over_seeds(lambda state, size: experiment.train_chunk(state, schedule.per_chunk, size))
+    body = lambda state, size: experiment.train_chunk(state, schedule.per_chunk, size)
+    chunk = over_seeds(body) if sharding is None else eqx.filter_vmap(body, in_axes=(eqx.if_array(0), None))
     padded = lambda t: chunk(*t)
     with warnings.catch_warnings():  # the update count is donated with the state, but a scalar cannot be reused
         warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
