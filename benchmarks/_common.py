@@ -67,12 +67,10 @@ def seconds_per_update(experiment: Any, seeds: list[int], updates: int = 2) -> t
     """`(seconds per update, compile seconds)` of the runner's seed-vmapped training chunk."""
     import functools
 
-    import equinox as eqx
-
-    from marlspec.train.runner import compile_ahead, init_states
+    from marlspec.train.runner import compile_ahead, init_states, over_seeds
 
     rs = init_states(experiment, seeds)
-    fn = eqx.filter_vmap(functools.partial(experiment.train_chunk, num_updates=updates))
+    fn = over_seeds(functools.partial(experiment.train_chunk, num_updates=updates))
     chunk, compile_s = compile_ahead(fn, rs, donate=False)
     jax.block_until_ready(chunk(rs))
     return timed(lambda: chunk(rs)[1], repeats=2) / updates, compile_s

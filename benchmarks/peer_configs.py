@@ -2,7 +2,7 @@
 
 For every spec in specs/bench/, at 1 seed and 8 vmapped seeds, in one fresh process per row:
 training steps/s with compilation excluded (the whole budget compiled ahead of time as one
-program, the runner's `train_chunk` vmapped over seeds, exactly what `marlspec run` executes
+program, the runner's `train_chunk` over seeds (`runner.over_seeds`), exactly what `marlspec run` executes
 between two evaluations), random-action env-only steps/s for the same number of environments,
 their ratio, compile seconds, and peak memory (the process's peak resident set, and the
 compiled program's own buffers from XLA's memory analysis).
@@ -49,8 +49,8 @@ ROWS: dict[str, dict[str, Any]] = {
     "ippo_ff_mpe": {"spec": "ippo_ff_mpe_spread.yaml", "updates": {1: 32, 8: 8}, "peer": "ippo_ff_mpe"},
     "mappo_rnn_mpe": {"spec": "mappo_rnn_mpe_spread.yaml", "updates": {1: 16, 8: 4}, "peer": "mappo_rnn_mpe"},
     "mappo_rnn_smax": {"spec": "mappo_rnn_smax_3m.yaml", "updates": {1: 3, 8: 1}, "peer": "mappo_rnn_smax"},
-    "qmix_rnn_smax": {"spec": "qmix_rnn_smax_3m.yaml", "updates": {1: 40, 8: 10}, "peer": "qmix_rnn_smax"},
-    "macpf_rnn_smax": {"spec": "macpf_rnn_smax_3m.yaml", "updates": {1: 40, 8: 10}, "peer": "qmix_rnn_smax"},
+    "qmix_rnn_smax": {"spec": "qmix_rnn_smax_3m.yaml", "updates": {1: 8, 8: 2}, "peer": "qmix_rnn_smax"},
+    "macpf_rnn_smax": {"spec": "macpf_rnn_smax_3m.yaml", "updates": {1: 8, 8: 2}, "peer": "qmix_rnn_smax"},
     "magpo_coordsum": {"spec": "magpo_coordsum_5x20-80.yaml", "updates": {1: 8, 8: 2},
                        "ours": "mappo_coordsum_5x20-80.yaml"},
     "mappo_coordsum": {"spec": "mappo_coordsum_5x20-80.yaml", "updates": {1: 8, 8: 2}},
@@ -84,7 +84,7 @@ def ours_program(spec_file: str, n_seeds: int, updates: int, num_envs: int | Non
 
     from marlspec.compile import compile as compile_spec
     from marlspec.spec import load_spec
-    from marlspec.train.runner import init_states
+    from marlspec.train.runner import init_states, over_seeds
 
     overrides = [f"train.seeds={list(range(n_seeds))}"]
     if num_envs:
@@ -95,29 +95,67 @@ def ours_program(spec_file: str, n_seeds: int, updates: int, num_envs: int | Non
     experiment = compile_spec(spec)
     seeds = list(range(n_seeds))
     rs = init_states(experiment, seeds)
-    fn = eqx.filter_vmap(functools.partial(experiment.train_chunk, num_updates=updates))
+    fn = over_seeds(functools.partial(experiment.train_chunk, num_updates=updates))
     dynamic, static = eqx.partition(rs, eqx.is_array)
     t0 = time.perf_counter()
-    compiled = jax.jit(lambda d: eqx.filter(fn(eqx.combine(d, static)), eqx.is_array)).lower(dynamic).compile()
+    compiled = jax.jit(lambda d: eqx.filter(fn(eqx.combine(d, static))[0], eqx.is_array)).lower(dynamic).compile()
     compile_s = time.perf_counter() - t0
-    return {"run": lambda: compiled(dynamic), "compile_s": compile_s, "memory": _memory(compiled),
+    # The first (untimed) execution's final state is where every timed one starts: past the
+    # off-policy learners' wait for a full replay batch, so timings are of training steps.
+    state = {"start": dynamic}
+
+    def run() -> Any:
+        out = compiled(state["start"])
+        state.setdefault("warm", out)
+        state["start"] = state["warm"]
+        return out
+
+    return {"run": run, "compile_s": compile_s, "memory": _memory(compiled),
             "steps": updates * spec.train.steps_per_update * n_seeds, "experiment": experiment, "spec": spec}
 
 
 def peer_program(root: Path, script: str, n_seeds: int, total_steps: int) -> dict[str, Any]:
-    """JaxMARL's `script` at its defaults for `total_steps` steps per seed, compiled ahead of time."""
+    """JaxMARL's `script` at its defaults for `total_steps` steps per seed, compiled ahead of time.
+
+    JaxMARL's QMIX samples its flashbax trajectory buffer only once it holds BUFFER_BATCH_SIZE
+    (32) rollouts per environment, so its first 32 updates (65,536 steps at 16 x 128) take no
+    gradient step. Its training speed is therefore timed as a difference: the same script at
+    32 + U updates minus at 32 updates, both compiled ahead of time, U = our timed updates."""
     import jax
 
     from benchmarks._jaxmarl_peer import peer_train
 
-    train, config = peer_train(root, script, total_steps, n_seeds)
+    def build(steps: int) -> tuple[Any, dict[str, Any], float]:
+        train, config = peer_train(root, script, steps, n_seeds)
+        t0 = time.perf_counter()
+        compiled = jax.jit(train).lower(rng).compile()
+        return compiled, config, time.perf_counter() - t0
+
     vmapped = n_seeds > 1 or script in ("ippo_ff_mpe", "qmix_rnn_smax")
     rng = jax.random.split(jax.random.PRNGKey(0), n_seeds) if vmapped else jax.random.PRNGKey(0)
-    t0 = time.perf_counter()
-    compiled = jax.jit(train).lower(rng).compile()
-    compile_s = time.perf_counter() - t0
-    steps = int(config["NUM_UPDATES"]) * int(config["NUM_ENVS"]) * int(config["NUM_STEPS"]) * n_seeds
-    return {"run": lambda: compiled(rng), "compile_s": compile_s, "memory": _memory(compiled), "steps": steps,
+    if script != "qmix_rnn_smax":
+        compiled, config, compile_s = build(total_steps)
+        steps = int(config["NUM_UPDATES"]) * int(config["NUM_ENVS"]) * int(config["NUM_STEPS"]) * n_seeds
+        return {"run": lambda: compiled(rng), "compile_s": compile_s, "memory": _memory(compiled), "steps": steps,
+                "config": {k: v for k, v in config.items() if isinstance(v, int | float | str)}}
+    from benchmarks._jaxmarl_peer import read_config
+
+    base = read_config(root, script)
+    per_update = int(base["NUM_ENVS"]) * int(base["NUM_STEPS"])
+    filled = int(base["BUFFER_BATCH_SIZE"]) * per_update
+    short, _, short_s = build(filled)
+    long, config, compile_s = build(filled + total_steps)
+
+    def difference() -> float:
+        t0 = time.perf_counter()
+        jax.block_until_ready(long(rng))
+        t_long = time.perf_counter() - t0
+        t0 = time.perf_counter()
+        jax.block_until_ready(short(rng))
+        return t_long - (time.perf_counter() - t0)
+
+    return {"seconds": difference, "compile_s": compile_s, "memory": _memory(long), "steps": total_steps * n_seeds,
+            "note": f"timed as ({filled + total_steps} - {filled}) steps: after the buffer can be sampled",
             "config": {k: v for k, v in config.items() if isinstance(v, int | float | str)}}
 
 
@@ -133,6 +171,8 @@ def _memory(compiled: Any) -> float | None:
 def timed_once(program: dict[str, Any]) -> float:
     import jax
 
+    if "seconds" in program:  # timed as a difference of two programs (peer_program)
+        return program["seconds"]()
     t0 = time.perf_counter()
     jax.block_until_ready(program["run"]())
     return time.perf_counter() - t0
@@ -164,6 +204,8 @@ def one(row: str, n_seeds: int, rounds: int, jaxmarl: str | None) -> dict[str, A
         other = peer_program(Path(jaxmarl), cfg["peer"], n_seeds, per_seed)
         out["against"] = f"JaxMARL {cfg['peer']}"
         out["peer_config"] = other["config"]
+        if "note" in other:
+            out["peer_note"] = other["note"]
     if other is not None:
         out.update(against_compile_s=other["compile_s"], against_program_mib=other["memory"],
                    against_steps=other["steps"])
@@ -228,6 +270,30 @@ def seeds_factor(rows: list[dict[str, Any]]) -> list[str]:
     return lines
 
 
+def measured_parts() -> list[str]:
+    """The profiles (benchmarks/profile_update.py --write) and one-process before/after ratios
+    (benchmarks/before_after.py --write) found in benchmarks/results, as markdown lines."""
+    from benchmarks._common import RESULTS
+
+    lines = []
+    for f in sorted(RESULTS.glob("profile_*.json")):
+        d = json.loads(f.read_text())
+        shares = ", ".join(f"{k} {v:.2f}" for k, v in d["share_of_full"].items() if k != "full")
+        lines.append(f"- {d['spec']}, {d['updates']} updates ({d['steps']} steps), medians of "
+                     f"{len(next(iter(d['per_round'].values())))} interleaved rounds, seconds "
+                     f"{json.dumps({k: round(v, 3) for k, v in d['seconds'].items()})}; share of `full`: {shares}. "
+                     f"Load after: {d.get('load_after', float('nan')):.1f}. `{d['command']}`")
+    for f in sorted(RESULTS.glob("before_after_*.json")):
+        d = json.loads(f.read_text())
+        rounds = " / ".join(f"{r:.2f}" for r in d["speedup_per_round"])
+        lines.append(f"- {d['spec']}: before (files {', '.join(d['files'])} at {d['rev']}) / after = "
+                     f"{d['speedup_median']:.2f}x median ({rounds} per round), {d['steps']} steps, {d['seeds']} seed(s); "
+                     f"compile s before/after {d['compile_s']['before']:.0f}/{d['compile_s']['after']:.0f}; "
+                     f"learner max |after - before| {d['learner_max_abs_diff']:.2g} (max |param| "
+                     f"{d['learner_max_abs']:.2g}). `{d['command']}`")
+    return lines
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--jaxmarl", help="a JaxMARL checkout (kept outside this repository)")
@@ -238,11 +304,22 @@ def main() -> None:
                         help="seed counts at which the JaxMARL peer also runs (default 1)")
     parser.add_argument("--gpu", action="store_true", help="run on the GPU and write peer_configs_gpu.*")
     parser.add_argument("--name", default=None, help="results file name (default peer_configs[_gpu])")
+    parser.add_argument("--merge", action="store_true",
+                        help="keep the rows already in the results file that this run does not measure "
+                             "(with --rows and no row: only rewrite the markdown)")
+    parser.add_argument("--from-log", default=None,
+                        help="with --merge: also rows from the stdout of an earlier run cut short (their "
+                             "per-round figures are not printed there, so those rows have none)")
     parser.add_argument("--one", nargs=4, metavar=("ROW", "SEEDS", "ROUNDS", "JAXMARL"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
         row, seeds, rounds, jaxmarl = args.one
-        print(json.dumps(one(row, int(seeds), int(rounds), None if jaxmarl == "-" else jaxmarl)))
+        result = one(row, int(seeds), int(rounds), None if jaxmarl == "-" else jaxmarl)
+        from benchmarks._common import RESULTS
+
+        (RESULTS / "peer_configs_rows").mkdir(parents=True, exist_ok=True)  # kept if the whole run is cut short
+        (RESULTS / "peer_configs_rows" / f"{row}_{seeds}.json").write_text(json.dumps(result, indent=1) + "\n")
+        print(json.dumps(result))
         return
     if args.gpu:
         import jax
@@ -263,8 +340,23 @@ def main() -> None:
             rows.append(result)
     name = args.name or ("peer_configs_gpu" if args.gpu else "peer_configs")
     command = "python benchmarks/peer_configs.py " + " ".join(sys.argv[1:])
+    commands = [command]
+    from benchmarks._common import RESULTS
+
+    if args.merge:  # earlier rows: those saved one by one (newest), then the results file's
+        old = json.loads((RESULTS / f"{name}.json").read_text()) if (RESULTS / f"{name}.json").exists() else {}
+        saved = [json.loads(f.read_text()) for f in sorted((RESULTS / "peer_configs_rows").glob("*.json"))]
+        if args.from_log:
+            lines = [x for x in Path(args.from_log).read_text().splitlines() if x.startswith("{")]
+            saved += [{"rounds": [], **json.loads(x[: x.rindex("}") + 1])} for x in lines]
+        for r in [*saved, *old.get("rows", [])]:
+            if (r["row"], r["seeds"]) not in {(x["row"], x["seeds"]) for x in rows}:
+                rows.append(r)
+        rows.sort(key=lambda r: (list(ROWS).index(r["row"]), r["seeds"]))
+        commands = old.get("commands", [old["command"]] if old else []) + commands
     notes = "\n".join([
-        f"Regenerate: `{command}` ({time.time() - t_start:.0f} s here). Each row ran in its own process; "
+        "Regenerate (in this order; `--merge` keeps earlier rows): " + "; ".join(f"`{c}`" for c in commands)
+        + f" (the last took {time.time() - t_start:.0f} s here). Each row ran in its own process; "
         "within it, ours and the comparison were timed alternately, round by round, on the same budget.",
         "",
         "- train_sps: environment steps per second of the whole budget compiled as one program (all seeds "
@@ -274,6 +366,13 @@ def main() -> None:
         "round). load: the 1-minute load average before each timed execution (2 cores).",
         "- peak_rss_mib: the process's peak resident memory (both programs and their compilation). "
         "program_mib: the compiled program's arguments + outputs + temporaries (XLA memory analysis).",
+        "",
+        "The machine was shared while this ran (2 cores; other jobs running, see `load`): absolute steps/s are "
+        "low and noisy; the ratios, measured within one process and round, are what to compare.",
+        "",
+        "Where the time goes and what changed (each line written by the script it names):",
+        "",
+        *measured_parts(),
         "",
         "8 vmapped seeds vs 1 seed (issue 21: <= 4x the wall time of 1 seed per update):",
         *seeds_factor(rows),
@@ -286,7 +385,7 @@ def main() -> None:
         "|---|---|---|---|",
         *[f"| {p['script']} | {p['config']} | {p['train_sps']} | {p['compile_s']} |" for p in PEER_MEASURED_ELSEWHERE],
     ])
-    write(name, {"rows": rows, "command": command, "peer_measured_elsewhere": PEER_MEASURED_ELSEWHERE,
+    write(name, {"rows": rows, "command": command, "commands": commands, "peer_measured_elsewhere": PEER_MEASURED_ELSEWHERE,
                  "machine_at_end": machine()}, table(rows), notes)
 
 

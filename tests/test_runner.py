@@ -134,3 +134,31 @@ log: {progress: false, plot: false, checkpoint: false}
 """)
     summary = json.loads((runner.run(spec, tmp_path / "p").path / "summary.json").read_text())
     assert summary["status"] == "completed" and summary["env_steps_per_seed"] == 96
+def test_one_seed_runs_unvmapped_with_the_same_results():
+    """`over_seeds` runs a one-seed state without the seed vmap (issue 21: a vmap of size 1 turns
+    every state-dependent `lax.cond` into a select of both branches); the results must be those
+    of the vmapped program, with the seed axis kept on every output, for a plain and a padded chunk."""
+    import equinox as eqx
+    import jax
+
+    spec = parse_spec(TINY.replace("seeds: [0, 1]", "seeds: [0]"))
+    from marlspec.compile import compile as compile_spec
+
+    experiment = compile_spec(spec)
+    rs = runner.init_states(experiment, [0])
+    vmapped = eqx.filter_jit(eqx.filter_vmap(lambda s: experiment.train_chunk(s, 2)))(rs)
+    direct = eqx.filter_jit(runner.over_seeds(lambda s: experiment.train_chunk(s, 2)))(rs)
+    padded = eqx.filter_jit(runner.over_seeds(lambda s, n: experiment.train_chunk(s, 2, n)))(rs, jax.numpy.asarray(1))
+    a, b = (jax.tree.leaves(eqx.filter(t, eqx.is_array)) for t in (vmapped, direct))
+    assert len(a) == len(b)
+    for x, y in zip(a, b, strict=True):
+        assert x.shape == y.shape
+        np.testing.assert_allclose(np.asarray(x, np.float64), np.asarray(y, np.float64), rtol=1e-5, atol=1e-6)
+    assert padded[1]["policy_loss"].shape == (1, 2) and float(padded[1]["policy_loss"][0, 1]) == 0.0
+    assert int(padded[0].updates[0]) == 1
+    # ... and it is run without the vmap: the auto-reset's `lax.cond`s stay conds (a vmapped
+    # program has turned those with a state-dependent predicate into selects).
+    dynamic, static = eqx.partition(rs, eqx.is_array)
+    conds = lambda f: str(jax.make_jaxpr(lambda d: eqx.filter(f(eqx.combine(d, static)), eqx.is_array))(dynamic)).count(" cond[")
+    assert conds(runner.over_seeds(lambda s: experiment.train_chunk(s, 2))) > conds(
+        eqx.filter_vmap(lambda s: experiment.train_chunk(s, 2)))
