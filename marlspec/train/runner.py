@@ -31,7 +31,7 @@ from marlspec.train.experiment import FINITE_METRIC, Experiment, RunnerState
 from marlspec.train.guard import Diverged, first_nonfinite
 from marlspec.train.host import HostExperiment, HostRunnerState
 from marlspec.train.rollout import evaluate as rollout_evaluate
-from marlspec.train.sharding import DataParallel, barrier
+from marlspec.train.sharding import DataParallel, barrier, gather
 
 AnyExperiment = Experiment | HostExperiment
 """A compiled experiment: jitted end to end, or with its environment on the host."""
@@ -340,7 +340,7 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
         rundir.write_marl_eval(spec, evals, held_out.evals)
         due = (eval_index - 1) % spec.log.checkpoint_every == 0 or updates_done == total_updates
         if spec.log.checkpoint and due:
-            rundir.save_checkpoint(state, {
+            rundir.save_checkpoint(gather(state), {
                 "env_steps": updates_done * spu, "updates": updates_done, "evaluations": eval_index, "seeds": seeds,
                 "train_seconds": train_seconds, "compile_seconds": compile_seconds,
             })

@@ -74,6 +74,17 @@ class DataParallel:
         return eqx.combine(jax.device_put(dynamic, self.of(rs)), static)
 
 
+def gather(tree: Any) -> Any:
+    """`tree` with every array whole on this process (multi-host: the environment batch is split
+    over processes, and a checkpoint needs all of it); the tree itself in one process."""
+    if jax.process_count() == 1:
+        return tree
+    from jax.experimental import multihost_utils
+
+    dynamic, static = eqx.partition(tree, eqx.is_array)
+    return eqx.combine(multihost_utils.process_allgather(dynamic, tiled=True), static)
+
+
 def barrier(name: str, timeout_seconds: int = 3600) -> None:
     """Wait until every process gets here (multi-host only; a no-op in one process).
 
