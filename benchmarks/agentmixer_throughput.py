@@ -1,7 +1,7 @@
 """What the Policy Modifier costs: AgentMixer's training steps/s against MAPPO's on the same spec,
 and how the cost grows with the number of agents.
 
-    python benchmarks/agentmixer_throughput.py      # writes results/agentmixer_throughput.{json,md}
+    python benchmarks/agentmixer_throughput.py [--quick]   # writes results/agentmixer_throughput.{json,md}
 
 1. Same spec, one run: `specs/agentmixer/predator_prey.yaml` (32 envs x 128 steps, GRU-64
    actors and critic) with `kind: agentmixer` and with `kind: mappo`, 1 seed and 5 vmapped seeds.
@@ -65,10 +65,14 @@ def slope(xs: list[int], ys: list[float]) -> float:
     return float(np.polyfit(np.log(xs), np.log(ys), 1)[0])
 
 
-def main() -> None:
+def main(quick: bool = False) -> None:
+    """`quick`: one round, one seed, agents 3, 8 and 32 (the file says so)."""
+    global AGENTS
+    if quick:
+        AGENTS = (3, 8, 32)
     same_spec = []
-    for round_ in (1, 2):
-        for seeds in (1, 5):
+    for round_ in (1,) if quick else (1, 2):
+        for seeds in (1,) if quick else (1, 5):
             pair = {a: in_subprocess(__file__, [a, "0", str(seeds)]) for a in ALGORITHMS}
             ratio = pair["agentmixer"]["steps_per_s"] / pair["mappo"]["steps_per_s"]
             for a in ALGORITHMS:
@@ -92,7 +96,7 @@ def main() -> None:
                "agentmixer / mappo": "", "compile_s": r["compile_s"], "peak_rss_mb": r["peak_rss_mb"]} for r in scaling]
     loads = [r["load_avg_1min"] for r in same_spec + scaling]
     ratios = {s: [r["agentmixer / mappo"] for r in same_spec if r["seeds"] == s and r["algorithm"] == "mappo"]
-              for s in (1, 5)}
+              for s in ((1,) if quick else (1, 5))}
     notes = (
         "Training steps/s (rollout + update, compile excluded; `benchmarks._common.seconds_per_update`), "
         "all seeds counted. Same spec (predator-prey P = -1, 32 envs x 128): AgentMixer / MAPPO = "
@@ -103,7 +107,8 @@ def main() -> None:
         f"The 1-minute load average during the measurements was {min(loads):.1f}-{max(loads):.1f} on "
         f"{os.cpu_count()} cores" + (" (a quiet machine)." if max(loads) <= 2.5 else
                                     ": other jobs shared the CPU, so only the ratios within a round are meaningful.")
-        + "\n\nRegenerate: `python benchmarks/agentmixer_throughput.py`.")
+        + ("\n\nMeasured with `--quick` (one round, one seed, agents 3, 8, 32)." if quick else "")
+        + "\n\nRegenerate: `python benchmarks/agentmixer_throughput.py` (add `--quick` for the short version).")
     write("agentmixer_throughput", {"same_spec": same_spec, "scaling": scaling, "fitted_exponents": fits,
                                     "modifier_extra_exponent": modifier_fit}, table, notes)
     print((Path(__file__).parent / "results" / "agentmixer_throughput.md").read_text())
@@ -113,4 +118,4 @@ if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "--one":
         print(json.dumps(one(sys.argv[2], int(sys.argv[3]), int(sys.argv[4]))))
     else:
-        main()
+        main(quick="--quick" in sys.argv[1:])
