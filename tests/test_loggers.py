@@ -124,3 +124,41 @@ def test_missing_extra_is_a_one_line_spec_error(monkeypatch) -> None:
         parse_spec(TINY)
     with pytest.raises(SpecError, match=r"log.wandb: .*pip install -e \"\.\[wandb\]\""):
         parse_spec(TINY.replace("tensorboard: true", "tensorboard: false"))
+
+
+def test_a_resumed_run_keeps_feeding_its_trackers(tmp_path: Path, monkeypatch) -> None:
+    """A run interrupted after its first chunk and resumed: the TensorBoard events and the W&B run
+    (the same one, by its id) hold the steps trained after the resume too."""
+    real = runner._compile_chunk
+    calls = {"n": 0}
+
+    def interrupt_second_chunk(*a, **kw):  # type: ignore[no-untyped-def]
+        call, seconds = real(*a, **kw)
+
+        def wrapped(state, size):  # type: ignore[no-untyped-def]
+            calls["n"] += 1
+            if calls["n"] == 2:
+                raise KeyboardInterrupt
+            return call(state, size)
+
+        return wrapped, seconds
+
+    monkeypatch.setattr(runner, "_compile_chunk", interrupt_second_chunk)
+    with pytest.raises(KeyboardInterrupt):
+        runner.run(parse_spec(TINY), tmp_path / "r")
+    run_id = (tmp_path / "r" / "wandb" / "run_id").read_text()
+    monkeypatch.setattr(runner, "_compile_chunk", real)
+    runner.resume(tmp_path / "r")
+    from tensorboardX.proto.event_pb2 import Event
+
+    steps = set()
+    for f in (tmp_path / "r" / "tensorboard").glob("events.out.tfevents.*"):
+        data, pos = f.read_bytes(), 0
+        while pos < len(data):
+            (n,) = struct.unpack("<Q", data[pos:pos + 8])
+            steps |= {Event.FromString(data[pos + 12:pos + 12 + n]).step}
+            pos += 16 + n
+    assert max(r["env_steps"] for r in map(json.loads, (tmp_path / "r" / "metrics.jsonl").read_text().splitlines())) == 192
+    assert 192 in steps
+    assert (tmp_path / "r" / "wandb" / "run_id").read_text() == run_id
+    assert len(list((tmp_path / "r" / "wandb").glob(f"offline-run-*-{run_id}"))) >= 1

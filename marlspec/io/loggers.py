@@ -11,6 +11,7 @@ environment does not report, an episode mean before any episode ended) are skipp
 from __future__ import annotations
 
 import math
+import uuid
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -66,8 +67,13 @@ class WandB:
 
         w = log.wandb
         assert w is not None
+        id_file = run_dir / "wandb" / "run_id"  # a resumed run (--resume) continues the same W&B run
+        id_file.parent.mkdir(exist_ok=True)
+        run_id = id_file.read_text().strip() if id_file.is_file() else uuid.uuid4().hex[:12]
+        id_file.write_text(run_id)
         self.run = wandb.init(project=w.project, entity=w.entity, mode=w.mode, tags=list(w.tags), group=w.group,
-                              name=run_dir.name, dir=str(run_dir), config=spec, reinit="finish_previous")
+                              name=run_dir.name, dir=str(run_dir), config=spec, reinit="finish_previous",
+                              id=run_id, resume="allow")
 
     def log(self, records: list[dict[str, Any]]) -> None:
         for step, values in scalars(records).items():

@@ -183,9 +183,15 @@ class RunDir:
         except OSError as err:
             raise RunDirError(f"cannot write the run directory {path}: {err.strerror or err}; choose another --out"
                               ) from None
+        return cls(path).attach_trackers(spec)
+
+    def attach_trackers(self, spec: ExperimentSpec) -> RunDir:
+        """Start the trackers `spec.log` asks for (a new run, or a resumed one: TensorBoard
+        adds an event file, W&B continues the same run)."""
         from marlspec.io.loggers import make_trackers
 
-        return cls(path, make_trackers(spec.log, path, spec.model_dump(mode="json")))
+        self.trackers = make_trackers(spec.log, self.path, spec.model_dump(mode="json"))
+        return self
 
     @classmethod
     def check_new(cls, path: Path, overwrite: bool) -> bool:

@@ -280,6 +280,8 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
                           " run cannot be resumed; start it again with --overwrite")
     if not resume:
         rundir = RunDir.create(spec, out, overwrite=overwrite)
+    else:
+        rundir.attach_trackers(spec)
     seeds = list(spec.train.seeds)
     schedule = Schedule(spec)
     total_updates = schedule.total
