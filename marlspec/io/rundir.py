@@ -26,10 +26,12 @@ import math
 import os
 import shutil
 from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import IO, Any
 
 import equinox as eqx
+import jax
 import numpy as np
 
 from marlspec.spec import ExperimentSpec, dump_spec
@@ -356,3 +358,42 @@ class RunDir:
                     out[seed].append({"env_steps": count, **entry})
                 i += 1
         return out
+
+
+class CheckpointWriter:
+    """Writes a run's checkpoints on one background thread, so that training goes on while the
+    bytes reach the disk (an off-policy checkpoint holds the whole replay: 119 MB for QMIX on
+    SMAX 3m). `save` snapshots the state first (a device copy: the next training chunk donates
+    the original buffers), after waiting for the previous write, so at most one write is in
+    flight and checkpoints land in order. A write's error is raised by the next `save` or
+    `wait`. `written` is the metadata of the last checkpoint that is complete on disk."""
+
+    def __init__(self, rundir: RunDir):
+        self.rundir = rundir
+        self.written: dict[str, Any] | None = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._pending: tuple[Future[None], dict[str, Any]] | None = None
+
+    def save(self, state: Any, meta: dict[str, Any]) -> None:
+        self.wait()
+        snapshot = jax.tree.map(lambda x: x.copy() if isinstance(x, jax.Array) else x, state)
+        if self._pool is None:
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix="marlspec-checkpoint")
+        self._pending = (self._pool.submit(self.rundir.save_checkpoint, snapshot, meta), meta)
+
+    def wait(self) -> None:
+        """Block until the write in flight (if any) is on disk; raise its error, if it had one."""
+        if self._pending is None:
+            return
+        future, meta = self._pending
+        self._pending = None
+        future.result()
+        self.written = meta
+
+    def close(self) -> None:
+        try:
+            self.wait()
+        finally:
+            if self._pool is not None:
+                self._pool.shutdown(wait=True)
+                self._pool = None

@@ -25,7 +25,7 @@ import numpy as np
 
 from marlspec.algorithms.base import Mode
 from marlspec.io.plots import learning_curve
-from marlspec.io.rundir import RunDir, RunDirError
+from marlspec.io.rundir import CheckpointWriter, RunDir, RunDirError
 from marlspec.spec import ExperimentSpec, dump_spec
 from marlspec.train.experiment import FINITE_METRIC, Experiment, RunnerState
 from marlspec.train.guard import Diverged, first_nonfinite
@@ -296,7 +296,8 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
     status = "completed"
     diverged: Diverged | None = None
     rs: RunnerState | HostRunnerState | None = None
-    checkpoint_steps: int | None = None  # env steps of the last checkpoint written
+    checkpoint_steps: int | None = None  # env steps of the checkpoint a resumed run started from
+    writer = CheckpointWriter(rundir)  # checkpoints are written while the next chunk trains
 
     def evaluate_and_log(learners: Any, chunk_metrics: dict[str, np.ndarray] | None) -> None:
         nonlocal eval_index
@@ -338,15 +339,13 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
     def checkpoint(state: Any) -> None:
         """After an evaluation: marl_eval.json, then (every `log.checkpoint_every`-th evaluation,
         and at the end) the checkpoint."""
-        nonlocal checkpoint_steps
         rundir.write_marl_eval(spec, evals, held_out.evals)
         due = (eval_index - 1) % spec.log.checkpoint_every == 0 or updates_done == total_updates
         if spec.log.checkpoint and due:
-            rundir.save_checkpoint(gather(state), {
+            writer.save(gather(state), {
                 "env_steps": updates_done * spu, "updates": updates_done, "evaluations": eval_index, "seeds": seeds,
                 "train_seconds": train_seconds, "compile_seconds": compile_seconds,
             })
-            checkpoint_steps = updates_done * spu
 
     sharding = DataParallel(experiment.devices) if getattr(experiment, "devices", 1) > 1 else None
     start_steps = 0
@@ -396,20 +395,29 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
             updates_done += size
             evaluate_and_log(rs.learner, metrics_np)
             checkpoint(rs)
+        writer.wait()
     except Diverged as err:
         status = "diverged"
         err.run_dir = rundir.path  # type: ignore[attr-defined]
+        with contextlib.suppress(Exception):
+            writer.wait()
+        if writer.written is not None:
+            checkpoint_steps = writer.written["env_steps"]
         kept = (f"the last finite checkpoint (env step {checkpoint_steps:,}) is kept" if checkpoint_steps is not None
                 else "no checkpoint was written")
         err.args = (f"{err.args[0]}; training stopped, {kept}; lower train.lr (or tighten the gradient clip)",)
         raise
     except BaseException as err:  # keep what we have, then let the error through
         status = f"failed: {type(err).__name__}: {err}" if not isinstance(err, KeyboardInterrupt) else "interrupted"
+        with contextlib.suppress(Exception):  # the checkpoint in flight is completed, not cut short
+            writer.wait()
         with contextlib.suppress(AttributeError, TypeError):
             err.run_dir = rundir.path  # type: ignore[attr-defined] # for the CLI's message
         raise
     finally:
         bar.close()
+        with contextlib.suppress(Exception):
+            writer.close()
         with contextlib.suppress(Exception) if status != "completed" else contextlib.nullcontext():
             _finish(spec, rundir, history, evals, status, updates_done * spu, train_seconds, compile_seconds,
                     time.perf_counter() - wall0, len(seeds), diverged, held_out)
