@@ -31,6 +31,10 @@ from marlspec.train.runner import run  # noqa: E402
 SPEC = ROOT / "specs" / "matrix" / "mipi_team_matrix.yaml"
 RUNS = RESULTS / "mipi_matrix_runs"
 
+DISTINCT_OPTIMA = "{AB: [[1.0, 0.5], [0.5, 1.5]], BA: [[1.0, 1.5], [0.5, 1.0]], BB: [[1.0, 1.25], [1.25, -1.0]]}"
+"""The alternative payoffs of docs/environments.md: the two training compositions have different
+optima ((1, 1) on (A, B), (0, 1) on (B, A)), as the paper says its compositions do."""
+
 ARMS: dict[str, tuple[str, ...]] = {
     "mi": (),
     "entropy": ("algorithm.regularizer=entropy",),
@@ -38,11 +42,17 @@ ARMS: dict[str, tuple[str, ...]] = {
     "mi_separate_policy": ("algorithm.shared_torso=false",),
     "mi_weighted": ("algorithm.actor_utility=weighted",),
     "entropy_weighted": ("algorithm.regularizer=entropy", "algorithm.actor_utility=weighted"),
+    **{f"mi_alpha{a}": (f"algorithm.alpha={a}",) for a in ("0.1", "2.0")},
+    **{f"{arm}_distinct_optima": (*over, f"env.payoffs={DISTINCT_OPTIMA}") for arm, over in
+       (("mi", ()), ("entropy", ("algorithm.regularizer=entropy",)),
+        ("value", ("algorithm.regularizer=none", "algorithm.alpha=null")))},
 }
 """The paper's three rewards (Figure 2d: MI, entropy, pure environmental reward = value); MI with the
 policy on its own network instead of a last layer on the critic's features; and MI and entropy
 with eq. 18 improving against w_i(s) Q_i instead of Q_i (`actor_utility: weighted`, the objective
-of the proof of Lemma 2; theory/THEOREMS.md claim 7). Value (alpha = 0) is the same either way."""
+of the proof of Lemma 2; theory/THEOREMS.md claim 7). Value (alpha = 0) is the same either way.
+`mi_alpha*`: the temperature sweep of the paper's Table 3 on this game (alpha 0 is `value`, 0.5 is
+`mi`). `*_distinct_optima`: the three rewards on the payoffs `DISTINCT_OPTIMA`."""
 
 BB_ACTIONS = {1.0: "(0,0)", -1.0: "(1,1)", 1.25: "(0,1)/(1,0)", 0.5: "-"}
 """Greedy return on (B, B) -> the joint action that earns it (payoffs: marlspec/envs/team_matrix.py)."""
