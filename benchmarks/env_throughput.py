@@ -235,7 +235,7 @@ def host_pair(spec: Any, e: int, steps: int) -> tuple[float, float]:
     """(raw seconds, ours seconds) for `steps` steps of `e` PettingZoo envs on the host."""
     from marlspec.envs.host import HostAutoReset
     from marlspec.envs.pettingzoo import PettingZooEnv
-    from marlspec.spec.importing import resolve
+    from marlspec.importing import resolve
 
     _, factory = resolve(spec.env)
     rng = np.random.default_rng(0)

@@ -31,6 +31,7 @@ from marlspec.envs.smax import SMAX
 from marlspec.envs.smax_teams import SMAXTeams
 from marlspec.envs.team_matrix import TeamMatrixGame
 from marlspec.envs.wrappers import AgentIDs
+from marlspec.importing import check_factory
 from marlspec.nn import TorsoFactory
 from marlspec.nn.entity import EntityNetConfig
 from marlspec.spec import ExperimentSpec, SpecError
@@ -49,7 +50,6 @@ from marlspec.spec.envs import (
     SMAXTeamsSpec,
     TeamMatrixSpec,
 )
-from marlspec.spec.importing import check_factory
 from marlspec.spec.networks import EntitySpec, GRUSpec, MLPSpec
 from marlspec.train.experiment import Experiment
 from marlspec.train.host import HostExperiment

@@ -1,4 +1,4 @@
-"""The preset tables of the spec layer (`marlspec.spec.env_presets`, which `marlspec list
+"""The preset tables of the spec layer (`marlspec.presets`, which `marlspec list
 envs` prints without building anything) against the environments `compile` builds, and
 against the libraries' own lists. Building an environment compiles no program, but
 Jumanji's and JaxMARL's constructors run eager JAX ops, so the fast suite checks one
@@ -11,8 +11,8 @@ import importlib.util
 import pytest
 from typer.testing import CliRunner
 
+from marlspec import presets as P
 from marlspec.cli import app
-from marlspec.spec import env_presets as P
 
 FAST = {"smax": {"3m", "3s5z_vs_3s6z"}, "mpe": {"simple_speaker_listener", "simple_tag"},
         "lbf": {"2s-8x8-2p-2f-coop"}, "rware": {"tiny-4ag-hard"}, "connector": {"con-7x7x5a"}}

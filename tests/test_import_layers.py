@@ -23,6 +23,7 @@ PACKAGE = Path(__file__).resolve().parent.parent / "marlspec"
 LAYERS: list[tuple[int, tuple[str, ...]]] = [
     # (rank, module prefixes); the longest matching prefix decides
     (0, ("marlspec.spec",)),  # pydantic only, no JAX
+    (0, ("marlspec.presets", "marlspec.importing")),  # plain data and import-path helpers: no JAX, no spec
     (1, ("marlspec.primitives", "marlspec.nn", "marlspec.envs.base")),  # pure functions, modules, the env protocol
     (2, ("marlspec.envs",)),  # concrete environments and their adapters
     (2, ("marlspec.io",)),  # run directories and plots: files, no learner internals
@@ -33,6 +34,10 @@ LAYERS: list[tuple[int, tuple[str, ...]]] = [
     (6, ("marlspec.train.runner", "marlspec.sweep", "marlspec.distributed")),  # the host loop
     (7, ("marlspec.cli", "marlspec.__main__", "marlspec.plugins", "marlspec")),  # entry points
 ]
+
+NEUTRAL = ("marlspec.presets", "marlspec.importing")
+"""Below every layer: plain data (environment presets) and import-path helpers that the spec
+layer validates with and the environments build from; they import no other marlspec module."""
 
 ALGORITHMS_MAY_IMPORT = ("marlspec.algorithms", "marlspec.envs.base", "marlspec.nn", "marlspec.primitives")
 """Beyond the rank rule: algorithms see environments only through the protocol (`envs.base`)."""
@@ -45,14 +50,6 @@ and hands them plain values (the issue: "presets are data that compile hands to 
 
 ALLOWED: dict[tuple[str, str], str] = {
     # (importer, imported): why it is still there. Fix one, delete its line (the test insists).
-    ("marlspec.envs.smax", "marlspec.spec.env_presets"):
-        "environments read their presets from the spec package (issue 19: compile should hand them over)",
-    ("marlspec.envs.smax_teams", "marlspec.spec.env_presets"): "presets, as above",
-    ("marlspec.envs.jumanji_envs", "marlspec.spec.env_presets"): "presets, as above",
-    ("marlspec.envs.mpe", "marlspec.spec.env_presets"): "presets, as above",
-    ("marlspec.envs.mabrax", "marlspec.spec.env_presets"): "presets, as above",
-    ("marlspec.envs.pettingzoo", "marlspec.spec.importing"):
-        "the import-path helpers (resolve, check_kwargs) live in spec/ because validate uses them too",
 }
 
 
@@ -116,6 +113,8 @@ def backward_imports(package: Path = PACKAGE) -> dict[tuple[str, str], str]:
                 bad[(importer, imported)] = f"rank {rank(importer)} imports rank {rank(imported)}"
             elif importer.startswith("marlspec.algorithms.") and not imported.startswith(ALGORITHMS_MAY_IMPORT):
                 bad[(importer, imported)] = "an algorithm imports more than the env protocol, nn and primitives"
+            elif importer.startswith(NEUTRAL) and not imported.startswith(NEUTRAL):
+                bad[(importer, imported)] = "a neutral module (presets, import helpers) imports a layer"
             elif importer.startswith(NO_SPEC) and imported.startswith("marlspec.spec"):
                 bad[(importer, imported)] = "an implementation imports the spec layer (only compile may)"
     return bad
@@ -133,7 +132,8 @@ def test_allow_list_only_shrinks() -> None:
 
 
 def test_spec_layer_imports_no_jax() -> None:
-    for path in sorted((PACKAGE / "spec").rglob("*.py")):
+    neutral = [PACKAGE / f"{m.split('.')[-1]}.py" for m in NEUTRAL]
+    for path in [*sorted((PACKAGE / "spec").rglob("*.py")), *neutral]:
         top = {a.name.split(".")[0] for node in ast.walk(ast.parse(path.read_text()))
                if isinstance(node, ast.Import) for a in node.names}
         top |= {(node.module or "").split(".")[0] for node in ast.walk(ast.parse(path.read_text()))
@@ -148,6 +148,8 @@ def test_spec_layer_imports_no_jax() -> None:
     ("marlspec.io.plots", "from ..algorithms import base\n", "marlspec.algorithms.base"),
     ("marlspec.algorithms.fop", "from marlspec.train.replay import Episodes\n", "marlspec.train.replay"),
     ("marlspec.nn.torso", "from marlspec.spec.networks import MLPSpec\n", "marlspec.spec.networks"),
+    ("marlspec.presets", "from marlspec.spec.envs import SMAXSpec\n", "marlspec.spec.envs"),
+    ("marlspec.envs.smax", "from marlspec.spec.envs import SMAXSpec\n", "marlspec.spec.envs"),
 ])
 def test_a_backward_import_is_caught(tmp_path: Path, importer: str, source: str, imported: str) -> None:
     """The check itself: a copy of the package with one backward import added fails it."""

@@ -2,7 +2,7 @@
 
 Jumanji's `step` never resets, so the `AutoReset` wrapper does that (only when some
 environment is done) and keeps the final observation. The named tasks and the
-generator parameters they stand for are in `marlspec.spec.env_presets` (MAGPO's Table
+generator parameters they stand for are in `marlspec.presets` (MAGPO's Table
 1 with Mava's scenario configs); `docs/environments.md` has the same table.
 
 Team rewards follow Mava, which produced MAGPO's numbers: LBF and Connector sum the
@@ -22,7 +22,7 @@ from jaxtyping import Array, ArrayLike, Float, Int, PRNGKeyArray
 
 from marlspec.envs._imports import library_code
 from marlspec.envs.base import Env, EnvInfo, TimeStep, scalar
-from marlspec.spec.env_presets import (
+from marlspec.presets import (
     CONNECTOR_TASKS,
     LBF_TASKS,
     RWARE_TASKS,

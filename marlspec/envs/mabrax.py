@@ -26,7 +26,7 @@ from jaxtyping import Array, ArrayLike, Float, PRNGKeyArray
 
 from marlspec.envs._imports import jaxmarl, library_code, require_brax
 from marlspec.envs.base import Env, EnvInfo, TimeStep, scalar, stack_padded, used_dims
-from marlspec.spec.env_presets import MABRAX_SCENARIOS, unknown
+from marlspec.presets import MABRAX_SCENARIOS, unknown
 
 
 class MABrax(Env):

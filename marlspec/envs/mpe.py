@@ -1,6 +1,6 @@
 """Multi-Particle Environments through JaxMARL, behind the marlspec protocol.
 
-Scenarios (see `marlspec.spec.env_presets.MPE_SCENARIOS`):
+Scenarios (see `marlspec.presets.MPE_SCENARIOS`):
 - `simple`, `simple_spread`, `simple_reference`, `simple_speaker_listener`: cooperative
   as they stand (every agent is a learner).
 - `simple_tag`: predator-prey. The three adversaries (predators) are the learners; the
@@ -41,7 +41,7 @@ from jaxtyping import Array, ArrayLike, PRNGKeyArray
 
 from marlspec.envs._imports import jaxmarl, library_code
 from marlspec.envs.base import Actions, Env, EnvInfo, TimeStep, scalar, stack_padded, used_dims
-from marlspec.spec.env_presets import MPE_SCENARIOS, unknown
+from marlspec.presets import MPE_SCENARIOS, unknown
 
 _MOVES = jnp.array([[0.0, 0.0], [-1.0, 0.0], [1.0, 0.0], [0.0, -1.0], [0.0, 1.0]])
 """JaxMARL's discrete MPE moves: no-op, left, right, down, up."""

@@ -31,7 +31,7 @@ import numpy as np
 
 from marlspec.envs.base import ActionType, EnvInfo
 from marlspec.envs.host import HostEnv, HostTimeStep
-from marlspec.spec.importing import check_kwargs, default_of, resolve
+from marlspec.importing import check_kwargs, default_of, resolve
 
 
 def _size(space: Any) -> int:

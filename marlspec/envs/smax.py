@@ -41,7 +41,7 @@ from jaxtyping import Array, ArrayLike, Int, PRNGKeyArray
 
 from marlspec.envs._imports import jaxmarl, library_code
 from marlspec.envs.base import Env, EnvInfo, TimeStep, scalar
-from marlspec.spec.env_presets import SMAX_MAPS, SMAX_OWN_FEATURES, SMAX_UNIT_FEATURES, unknown
+from marlspec.presets import SMAX_MAPS, SMAX_OWN_FEATURES, SMAX_UNIT_FEATURES, unknown
 
 
 class SMAX(Env):

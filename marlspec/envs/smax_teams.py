@@ -37,7 +37,7 @@ from jaxtyping import Array, Bool, Int, PRNGKeyArray
 
 from marlspec.envs._imports import jaxmarl, library_code
 from marlspec.envs.base import Env, EnvInfo, TimeStep, scalar
-from marlspec.spec.env_presets import SMAX_OWN_FEATURES, SMAX_UNIT_FEATURES
+from marlspec.presets import SMAX_OWN_FEATURES, SMAX_UNIT_FEATURES
 
 SMAX_UNIT_TYPES = ("marine", "marauder", "stalker", "zealot", "zergling", "hydralisk")
 """JaxMARL SMAX's unit types, in its order (the type index)."""

@@ -7,8 +7,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from marlspec.spec.base import PositiveInt, Spec, fail
-from marlspec.spec.env_presets import (
+from marlspec.presets import (
     CONNECTOR_TASKS,
     LBF_TASKS,
     MABRAX_SCENARIOS,
@@ -27,6 +26,7 @@ from marlspec.spec.env_presets import (
     smax_sizes,
     unknown,
 )
+from marlspec.spec.base import PositiveInt, Spec, fail
 
 ActionType = Literal["discrete", "continuous"]
 
@@ -615,7 +615,7 @@ class PettingZooSpec(_AdapterSpec):
         # Only the form of the path is checked here: validating a spec must not import (and so
         # run the top-level code of) a user's module. `compile` imports it, and reports a
         # missing module or factory, or a keyword argument it does not take, in one line.
-        from marlspec.spec.importing import check_path_form
+        from marlspec.importing import check_path_form
 
         problem = check_path_form(self.env)
         if problem is not None:
