@@ -5,6 +5,7 @@
     nox -s theory         theorem property tests, thorough Hypothesis profile
     nox -s mutants        every theorem test against its mutants; writes the table in theory/THEOREMS.md
     nox -s lint typecheck
+    nox -s docs           the documentation site (guides + API reference), mkdocs --strict, into site/
     nox -s gpu            installs jax[cuda12]; fails clearly without a GPU; runs -m gpu
     nox -s bench          benchmarks; results land in benchmarks/results/
     nox -s tests_min_jax  fast suite on the lowest JAX we declare
@@ -73,6 +74,14 @@ def mutants(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "check", "marlspec", "theory", "tests", "benchmarks", "noxfile.py")
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """The documentation site (mkdocs.yml): the guides and the API reference from the docstrings,
+    built in strict mode (a warning fails it) into site/."""
+    session.install("-e", ".[docs]")
+    session.run("mkdocs", "build", "--strict", "--site-dir", "site", env={"NO_MKDOCS_2_WARNING": "1"})
 
 
 @nox.session(python=PYTHON)

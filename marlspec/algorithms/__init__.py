@@ -1,0 +1,1 @@
+"""The algorithms: each file composes primitives behind `init`, `act(mode)` and `update` (`base`)."""
