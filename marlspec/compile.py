@@ -121,15 +121,7 @@ ENVS: dict[str, Callable[[Any], Env | HostEnv]] = {
 
 
 def _ppo(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorithm:
-    a = cast(PPOFamilySpec, spec.algorithm)  # ALGORITHMS routes only ippo / mappo here
-    config = PPOConfig(
-        gamma=a.gamma, gae_lambda=a.gae_lambda, clip_eps=a.clip_eps, value_clip_eps=a.value_clip_eps,
-        ent_coef=a.ent_coef, vf_coef=a.vf_coef, max_grad_norm=a.max_grad_norm, epochs=a.epochs,
-        num_minibatches=a.num_minibatches, normalize_advantages=a.normalize_advantages,
-        centralized_critic=a.centralized_critic, agent_id=spec.network.agent_id,
-        lr=spec.train.lr, anneal_lr=spec.train.anneal_lr, num_updates=spec.train.num_updates,
-    )
-    return PPO(info=info, config=config, make_torso=torso)
+    return PPO(info=info, config=_ppo_config(spec), make_torso=torso)
 
 
 def _ppo_config(spec: ExperimentSpec, cls: type[PPOConfig] = PPOConfig, **extra: Any) -> Any:
@@ -138,8 +130,9 @@ def _ppo_config(spec: ExperimentSpec, cls: type[PPOConfig] = PPOConfig, **extra:
     a = cast(PPOFamilySpec, spec.algorithm)  # ALGORITHMS routes only PPO-family kinds here
     fields = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in a.model_dump().items() if k in fields and k not in extra}
-    return cls(**values, centralized_critic=a.centralized_critic, agent_id=spec.network.agent_id, lr=spec.train.lr,
-               anneal_lr=spec.train.anneal_lr, num_updates=spec.train.num_updates, **extra)
+    return cls(**values | {"centralized_critic": a.centralized_critic, "agent_id": spec.network.agent_id,
+                           "lr": spec.train.lr, "anneal_lr": spec.train.anneal_lr, "num_updates": spec.train.num_updates},
+               **extra)
 
 
 def _joint_policy(spec: ExperimentSpec) -> dict[str, Any]:
@@ -171,11 +164,13 @@ def _agentmixer(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Alg
 
 
 def _off_policy_config(spec: ExperimentSpec) -> OffPolicyConfig:
-    """The off-policy family's config: every spec field that OffPolicyConfig knows."""
+    """The off-policy family's config: every spec field that OffPolicyConfig knows; the fields
+    this kind's spec does not have are None (they do not apply to it; the config has no defaults)."""
     fields = {f.name for f in dataclasses.fields(OffPolicyConfig)}
     values = {k: v for k, v in spec.algorithm.model_dump().items() if k in fields}
-    return OffPolicyConfig(**values, lr=spec.train.lr, agent_id=getattr(spec.network, "agent_id", False),
-                           num_envs=spec.train.num_envs)
+    given = values | {"lr": spec.train.lr, "agent_id": getattr(spec.network, "agent_id", False),
+                      "num_envs": spec.train.num_envs}
+    return OffPolicyConfig(**{f: given.get(f) for f in fields})
 
 
 def _value_decomposition(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorithm:

@@ -15,7 +15,8 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.coordsum_diagnose import joint_stats, product_hit  # noqa: E402
-from marlspec.algorithms.mat import MATConfig  # noqa: E402
+from marlspec.compile import compile as compile_spec  # noqa: E402
+from marlspec.spec import load_spec  # noqa: E402
 
 
 class SectionThreeTeacher:
@@ -46,7 +47,8 @@ def test_product_hit_matches_enumeration() -> None:
 
 def test_section_three_teacher_is_not_a_product() -> None:
     ts = SimpleNamespace(obs=jnp.zeros((3, 4)), state=jnp.zeros(2), avail_actions=jnp.ones((3, 10), bool))
-    stats = jax.jit(lambda k: joint_stats(SectionThreeTeacher(), MATConfig(), ts, jnp.array(10), k, 512))(
+    config = compile_spec(load_spec(Path(__file__).resolve().parents[1] / "specs" / "magpo_coordsum.yaml")).algorithm.config  # a MATConfig
+    stats = jax.jit(lambda k: joint_stats(SectionThreeTeacher(), config, ts, jnp.array(10), k, 512))(
         jax.random.PRNGKey(0))
     assert float(stats["hit_guider"]) == 1.0
     # Independent copies of the teacher's marginals hit 10 half of the time (the paper's 50%),

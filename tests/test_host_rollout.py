@@ -13,12 +13,14 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from marlspec.algorithms.ppo import PPO, PPOConfig
+from marlspec.algorithms.ppo import PPO
+from marlspec.compile import ppo_config
 from marlspec.envs.coordsum import CoordSum
 from marlspec.envs.host import HostAutoReset, JaxOnHost
 from marlspec.envs.pettingzoo import PettingZooEnv
 from marlspec.envs.wrappers import AutoReset
 from marlspec.nn import TorsoFactory
+from marlspec.spec import parse_spec
 from marlspec.train.host import host_evaluate, host_rollout, host_start
 from marlspec.train.rollout import evaluate, rollout, start
 
@@ -28,7 +30,12 @@ E, T = 3, 12
 @pytest.fixture(scope="module")
 def setup():
     env = CoordSum(2, 4, 6, time_limit=5)
-    algorithm = PPO(info=env.info, config=PPOConfig(), make_torso=TorsoFactory(kind="gru", hidden=(8,), fc=8))
+    config = ppo_config(parse_spec("""
+name: host_rollout
+env: {kind: coordsum, agents: 2, actions: 4, max_target: 6, time_limit: 5}
+algorithm: {kind: ippo}
+"""))
+    algorithm = PPO(info=env.info, config=config, make_torso=TorsoFactory(kind="gru", hidden=(8,), fc=8))
     learner = algorithm.init(jax.random.PRNGKey(0))
     return env, algorithm, learner
 

@@ -39,12 +39,17 @@ INFO = EnvInfo(
 
 
 def mipi(regularizer: str = "mi", **over) -> MIPI:
-    config = OffPolicyConfig(num_envs=1, buffer_size=8, optimizer="adam", td_lambda=over.pop("td_lambda", 0.8), mixing_embed=8,
-                             attention_heads=2, agent_id=False, gamma=0.9)
+    config = OffPolicyConfig(
+        gamma=0.9, td_lambda=over.pop("td_lambda", 0.8), buffer_size=8, batch_size=32, train_steps=1,
+        target_update_interval=200, target_update_unit="episodes", reward_scale=1.0, optimizer="adam", lr=5e-4,
+        max_grad_norm=10.0, epsilon_start=1.0, epsilon_end=0.05, epsilon_anneal_steps=50_000, alpha_start=0.5,
+        alpha_end=0.05, alpha_anneal_steps=200_000, last_action=True, agent_id=False, num_envs=1, double_q=None,
+        mixing_embed=8, hypernet_embed=None, dependency_embed=None, attention_heads=2, mixing=None,
+        first_agent_correction=None, normalize_state=True)
     cfg = dict(regularizer=regularizer, ba_iterations=2, imagine=True, imagine_lambda=0.5, shared_torso=True,
                actor_utility="q") | over
     return MIPI(info=INFO, config=config, make_torso=TorsoFactory("gru", (8,), 8, "relu"),
-                net=EntityNetConfig(embed=8, heads=2, hidden=8, recurrent=True), mipi=MIPIConfig(**cfg))
+                net=EntityNetConfig(embed=8, heads=2, hidden=8, recurrent=True, activation="relu"), mipi=MIPIConfig(**cfg))
 
 
 def team_episodes(batch: int = 4, seed: int = 0) -> Episodes:

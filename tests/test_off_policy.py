@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+from pathlib import Path
 
 import equinox as eqx
 import jax
@@ -11,8 +13,8 @@ import numpy as np
 import pytest
 
 from marlspec.algorithms.macpf import MACPF
-from marlspec.algorithms.off_policy import OffPolicyConfig
 from marlspec.compile import compile as compile_spec
+from marlspec.compile import off_policy_config
 from marlspec.envs.matrix import MatrixGame, penalty
 from marlspec.nn import TorsoFactory
 from marlspec.spec import SpecError, load_spec
@@ -20,6 +22,10 @@ from marlspec.train.replay import Episodes
 from marlspec.train.runner import evaluate_run, init_states, run
 
 # ------------------------------------------------------------------ gradient routing
+
+ROOT = Path(__file__).resolve().parent.parent
+MACPF_CONFIG = off_policy_config(load_spec(ROOT / "specs" / "matrix" / "macpf_penalty.yaml"))
+"""The off-policy config of a shipped MACPF spec (every default from the spec)."""
 
 
 def random_episodes(info, batch: int, seed: int = 0) -> Episodes:
@@ -48,7 +54,7 @@ def nonzero(tree) -> bool:
 @pytest.fixture(scope="module")
 def macpf_grads():
     env = MatrixGame(penalty(-100.0), episode_length=3)
-    algo = MACPF(info=env.info, config=OffPolicyConfig(num_envs=1, td_lambda=0.8), make_torso=TorsoFactory("gru", (16,), 16, "relu"))
+    algo = MACPF(info=env.info, config=dataclasses.replace(MACPF_CONFIG, num_envs=1, td_lambda=0.8), make_torso=TorsoFactory("gru", (16,), 16, "relu"))
     params = algo.init_params(jax.random.PRNGKey(0))
     target = algo.init_params(jax.random.PRNGKey(1))
     batch = random_episodes(env.info, 4)

@@ -60,11 +60,11 @@ from marlspec.primitives import objectives as obj
 
 @dataclasses.dataclass(frozen=True)
 class MAGPOConfig(MATConfig):
-    delta: float = 1.5
+    delta: float
     """Guider-learner ratio bound (eq. 9-10); inf for CTDS."""
-    rl_coef: float = 1.0
+    rl_coef: float
     """lambda, the weight of the learner's PPO term (eq. 11); 0 for CTDS."""
-    kl_direction: gpo.KLDirection = "forward"
+    kl_direction: gpo.KLDirection
 
 
 class GuidedState(eqx.Module):

@@ -46,15 +46,15 @@ from marlspec.primitives import objectives as obj
 
 @dataclasses.dataclass(frozen=True)
 class MATConfig(PPOConfig):
-    dim: int = 64
-    blocks: int = 1
-    heads: int = 1
-    shuffle_agents: bool = True
-    use_state: bool = True
-    architecture: Literal["mat", "sable"] = "mat"
+    dim: int
+    blocks: int
+    heads: int
+    shuffle_agents: bool
+    use_state: bool
+    architecture: Literal["mat", "sable"]
     """`mat`: attention over the agents of one step (`nn.AutoregressivePolicy`); `sable`:
     retention with a memory of the episode's earlier steps (`nn.RetentivePolicy`)."""
-    decay_scaling: float = 1.0
+    decay_scaling: float
     """Sable's retention decay scaling factor (MAGPO Table 5 searches {0.3, 0.5, 0.8, 1})."""
 
 

@@ -30,39 +30,42 @@ from marlspec.primitives import factorization as fz
 
 @dataclasses.dataclass(frozen=True)
 class OffPolicyConfig:
-    """Hyper-parameters of the off-policy family (see `marlspec.spec.algorithms.OffPolicySpec`)."""
+    """Hyper-parameters of the off-policy family, filled by `marlspec.compile` from the spec
+    (`marlspec.spec.algorithms.OffPolicySpec` and its kinds), which holds every default: nothing
+    here has one. A field that a kind's spec does not have (a temperature for QMIX, a mixer
+    width for VDN) is None: it does not apply to that kind, and reading it as a number fails."""
 
-    gamma: float = 0.99
-    td_lambda: float = 0.8
-    buffer_size: int = 5000
-    batch_size: int = 32
-    train_steps: int = 1
-    target_update_interval: int = 200
-    target_update_unit: str = "episodes"
-    reward_scale: float = 1.0
-    optimizer: str = "rmsprop"
-    lr: float = 5e-4
-    max_grad_norm: float = 10.0
-    epsilon_start: float = 1.0
-    epsilon_end: float = 0.05
-    epsilon_anneal_steps: int = 50_000
-    alpha_start: float = 0.5
-    alpha_end: float = 0.05
-    alpha_anneal_steps: int = 200_000
-    last_action: bool = True
-    agent_id: bool = True
-    num_envs: int = 1
-    double_q: bool = True
-    mixing_embed: int = 64
-    hypernet_embed: int = 64
-    dependency_embed: int = 64
-    attention_heads: int = 4
-    mixing: str = "eq6"
+    gamma: float
+    td_lambda: float
+    buffer_size: int
+    batch_size: int
+    train_steps: int
+    target_update_interval: int
+    target_update_unit: str
+    reward_scale: float
+    optimizer: str
+    lr: float
+    max_grad_norm: float
+    epsilon_start: float
+    epsilon_end: float
+    epsilon_anneal_steps: int
+    alpha_start: float | None
+    alpha_end: float | None
+    alpha_anneal_steps: int | None
+    last_action: bool
+    agent_id: bool
+    num_envs: int
+    double_q: bool | None
+    mixing_embed: int | None
+    hypernet_embed: int | None
+    dependency_embed: int | None
+    attention_heads: int | None
+    mixing: str | None
     """MACPF's mixing of the per-agent utilities: "eq6" (`mixers.conditional_soft_mix`) or
     "linear" (`mixers.linear_hypernet`, the authors' code)."""
-    first_agent_correction: bool = True
+    first_agent_correction: bool | None
     """MACPF: whether agent 0 (no earlier agents) gets dependency corrections."""
-    normalize_state: bool = True
+    normalize_state: bool
 
 
 class StateMoments(eqx.Module):
@@ -183,7 +186,10 @@ class OffPolicy(Algorithm):
         return linear_schedule(c.epsilon_start, c.epsilon_end, c.epsilon_anneal_steps, state.env_steps)
 
     def alpha(self, env_steps: Int[Array, ""]) -> Float[Array, ""]:
+        """The entropy temperature at `env_steps` (0 for the kinds that have none: VDN, QMIX)."""
         c = self.config
+        if c.alpha_start is None or c.alpha_end is None or c.alpha_anneal_steps is None:
+            return jnp.zeros((), jnp.float32)
         return linear_schedule(c.alpha_start, c.alpha_end, c.alpha_anneal_steps, env_steps)
 
     def init(self, key: PRNGKeyArray) -> OffPolicyState:

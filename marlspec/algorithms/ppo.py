@@ -38,21 +38,24 @@ from marlspec.primitives import objectives as obj
 
 @dataclasses.dataclass(frozen=True)
 class PPOConfig:
-    gamma: float = 0.99
-    gae_lambda: float = 0.95
-    clip_eps: float = 0.2
-    value_clip_eps: float | None = 0.2
-    ent_coef: float = 0.01
-    vf_coef: float = 0.5
-    max_grad_norm: float = 0.5
-    epochs: int = 4
-    num_minibatches: int = 4
-    normalize_advantages: bool = True
-    centralized_critic: bool = False
-    agent_id: bool = True
-    lr: float = 5e-4
-    anneal_lr: bool = False
-    num_updates: int = 1
+    """The PPO family's hyper-parameters, filled by `marlspec.compile` from the spec, which holds
+    every default (`marlspec.spec.algorithms.PPOFamilySpec`): nothing here has one."""
+
+    gamma: float
+    gae_lambda: float
+    clip_eps: float
+    value_clip_eps: float | None
+    ent_coef: float
+    vf_coef: float
+    max_grad_norm: float
+    epochs: int
+    num_minibatches: int
+    normalize_advantages: bool
+    centralized_critic: bool
+    agent_id: bool
+    lr: float
+    anneal_lr: bool
+    num_updates: int
 
 
 class PPOState(eqx.Module):

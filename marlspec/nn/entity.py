@@ -27,11 +27,11 @@ from marlspec.primitives.factorization import NEG
 class EntityNetConfig:
     """The `network: {kind: entity}` section (see `marlspec.spec.networks.EntitySpec`)."""
 
-    embed: int = 64
-    heads: int = 4
-    hidden: int = 64
-    recurrent: bool = True
-    activation: str = "relu"
+    embed: int
+    heads: int
+    hidden: int
+    recurrent: bool
+    activation: str
 
 
 def masked_attention(
