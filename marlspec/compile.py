@@ -130,9 +130,10 @@ def _ppo_config(spec: ExperimentSpec, cls: type[PPOConfig] = PPOConfig, **extra:
     a = cast(PPOFamilySpec, spec.algorithm)  # ALGORITHMS routes only PPO-family kinds here
     fields = {f.name for f in dataclasses.fields(cls)}
     values = {k: v for k, v in a.model_dump().items() if k in fields and k not in extra}
-    return cls(**values | {"centralized_critic": a.centralized_critic, "agent_id": spec.network.agent_id,
-                           "lr": spec.train.lr, "anneal_lr": spec.train.anneal_lr, "num_updates": spec.train.num_updates},
-               **extra)
+    given: dict[str, Any] = values | {
+        "centralized_critic": a.centralized_critic, "agent_id": getattr(spec.network, "agent_id", False),
+        "lr": spec.train.lr, "anneal_lr": spec.train.anneal_lr, "num_updates": spec.train.num_updates}
+    return cls(**given, **extra)
 
 
 def _joint_policy(spec: ExperimentSpec) -> dict[str, Any]:
@@ -170,7 +171,7 @@ def _off_policy_config(spec: ExperimentSpec) -> OffPolicyConfig:
     values = {k: v for k, v in spec.algorithm.model_dump().items() if k in fields}
     given = values | {"lr": spec.train.lr, "agent_id": getattr(spec.network, "agent_id", False),
                       "num_envs": spec.train.num_envs}
-    return OffPolicyConfig(**{f: given.get(f) for f in fields})
+    return OffPolicyConfig(**cast(dict[str, Any], {f: given.get(f) for f in fields}))
 
 
 def _value_decomposition(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorithm:

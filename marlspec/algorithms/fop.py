@@ -20,7 +20,15 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from marlspec.algorithms.base import Mode
-from marlspec.algorithms.off_policy import OffPolicy, OffPolicyConfig, OffPolicyState, heads, take, unroll_features
+from marlspec.algorithms.off_policy import (
+    OffPolicy,
+    OffPolicyConfig,
+    OffPolicyState,
+    given,
+    heads,
+    take,
+    unroll_features,
+)
 from marlspec.algorithms.replay import Episodes
 from marlspec.envs.base import EnvInfo, TimeStep
 from marlspec.nn import Net, TorsoFactory
@@ -52,7 +60,8 @@ class FOP(OffPolicy):
         entity = info.obs_dim + info.num_agents
 
         def twin(k1: PRNGKeyArray, k2: PRNGKeyArray) -> TwinCritic:
-            weights = AttentionWeights(info.state_dim, entity, c.attention_heads, c.mixing_embed, c.hypernet_embed, key=k2)
+            weights = AttentionWeights(info.state_dim, entity, given(c.attention_heads, "attention_heads"),
+                                       given(c.mixing_embed, "mixing_embed"), given(c.hypernet_embed, "hypernet_embed"), key=k2)
             return TwinCritic(Net(self.make_torso, self.input_dim, info.num_actions, 1.0, key=k1), weights)
 
         return policy, twin(k[1], k[2]), twin(k[3], k[4])

@@ -31,7 +31,15 @@ import jax.numpy as jnp
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from marlspec.algorithms.base import Mode
-from marlspec.algorithms.off_policy import OffPolicy, OffPolicyConfig, OffPolicyState, heads, take, unroll_features
+from marlspec.algorithms.off_policy import (
+    OffPolicy,
+    OffPolicyConfig,
+    OffPolicyState,
+    given,
+    heads,
+    take,
+    unroll_features,
+)
 from marlspec.algorithms.replay import Episodes
 from marlspec.envs.base import EnvInfo, TimeStep
 from marlspec.nn import Net, TorsoFactory
@@ -78,10 +86,11 @@ class MACPF(OffPolicy):
         critic = Net(self.make_torso, self.input_dim, a, 1.0, key=k[1])
         b_dep = c_dep = None
         if self.dependent:
-            first = c.first_agent_correction
-            b_dep = DependencyCorrection(n, a, policy.torso.out_dim, c.dependency_embed, first, key=k[2])
-            c_dep = DependencyCorrection(n, a, critic.torso.out_dim, c.dependency_embed, first, key=k[3])
-        mixer = Hypernet(self.info.state_dim, n, c.mixing_embed, c.hypernet_embed, key=k[4])
+            first, embed = given(c.first_agent_correction, "first_agent_correction"), given(c.dependency_embed, "dependency_embed")
+            b_dep = DependencyCorrection(n, a, policy.torso.out_dim, embed, first, key=k[2])
+            c_dep = DependencyCorrection(n, a, critic.torso.out_dim, embed, first, key=k[3])
+        mixer = Hypernet(self.info.state_dim, n, given(c.mixing_embed, "mixing_embed"), given(c.hypernet_embed, "hypernet_embed"),
+                         key=k[4])
         return Actor(policy, b_dep), Critic(critic, c_dep, mixer)
 
     def act(

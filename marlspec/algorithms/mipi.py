@@ -41,7 +41,15 @@ import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from marlspec.algorithms.base import Mode
-from marlspec.algorithms.off_policy import OffPolicy, OffPolicyConfig, OffPolicyState, heads, take, unroll_features
+from marlspec.algorithms.off_policy import (
+    OffPolicy,
+    OffPolicyConfig,
+    OffPolicyState,
+    given,
+    heads,
+    take,
+    unroll_features,
+)
 from marlspec.algorithms.replay import Episodes
 from marlspec.envs.base import EnvInfo, TimeStep, entity_view, state_entities
 from marlspec.nn import Net, TorsoFactory, linear
@@ -113,7 +121,8 @@ class MIPI(OffPolicy):
         k = jax.random.split(key, 6)
         torso = EntityTorso(self.own_dim, info.entity_dim, self.net, key=k[0])
         critic = Critic(torso, linear(k[1], torso.out_dim, a, 1.0),
-                        EntityMixer(info.state_entity_dim, c.mixing_embed, c.attention_heads, key=k[2]))
+                        EntityMixer(info.state_entity_dim, given(c.mixing_embed, "mixing_embed"),
+                                    given(c.attention_heads, "attention_heads"), key=k[2]))
         own_torso = None if self.mipi.shared_torso else EntityTorso(self.own_dim, info.entity_dim, self.net, key=k[3])
         policy = Policy(own_torso, linear(k[4], torso.out_dim, a, 0.01))
         marginal = Net(self.make_torso, self.own_dim, a, 0.01, key=k[5]) if self.mipi.regularizer == "mi" else None

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import abc
 import dataclasses
-from typing import Any
+from typing import Any, TypeVar
 
 import equinox as eqx
 import jax
@@ -66,6 +66,17 @@ class OffPolicyConfig:
     first_agent_correction: bool | None
     """MACPF: whether agent 0 (no earlier agents) gets dependency corrections."""
     normalize_state: bool
+
+
+T = TypeVar("T")
+
+
+def given(value: T | None, name: str) -> T:
+    """An `OffPolicyConfig` field that the kind using it must have (None: its spec has no such
+    field, so the config does not apply it); fails loudly instead of building with a stand-in."""
+    if value is None:
+        raise ValueError(f"algorithm.{name}: this kind's spec has no such field, but its algorithm reads it")
+    return value
 
 
 class StateMoments(eqx.Module):

@@ -22,6 +22,7 @@ from marlspec.algorithms.off_policy import (
     OffPolicy,
     OffPolicyConfig,
     OffPolicyState,
+    given,
     heads,
     masked_greedy,
     take,
@@ -55,7 +56,8 @@ class ValueDecomposition(OffPolicy):
         c, info = self.config, self.info
         k1, k2 = jax.random.split(key)
         agent = Net(self.make_torso, self.input_dim, info.num_actions, 1.0, key=k1)
-        mixer = Hypernet(info.state_dim, info.num_agents, c.mixing_embed, c.hypernet_embed, key=k2) if self.mixer == "qmix" else None
+        mixer = Hypernet(info.state_dim, info.num_agents, given(c.mixing_embed, "mixing_embed"),
+                         given(c.hypernet_embed, "hypernet_embed"), key=k2) if self.mixer == "qmix" else None
         return (Learner(agent, mixer),)
 
     def act(
