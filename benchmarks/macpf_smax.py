@@ -112,6 +112,8 @@ def table_rows(results: list[dict]) -> list[dict[str, Any]]:
             "final win rates": " ".join(f"{w:.2f}" for w in f), "seeds >= 0.8": f"{int((f >= 0.8).sum())}/{len(f)}",
             "best win rate (mean)": float(np.max(np.mean(np.array(r["win_rate"], dtype=float), 1))),
             "dependent final win rate": (float(np.mean(r["behaviour_win_rate"][-1])) if "behaviour_win_rate" in r else "-"),
+            "reward scale": r.get("spec", {}).get("algorithm", {}).get("reward_scale", 1.0),
+            "gradient steps / update": r.get("spec", {}).get("algorithm", {}).get("train_steps", "-"),
             "train env steps/s": r["sps"], "train minutes": r["train_seconds"] / 60,
         })
     return rows
@@ -158,6 +160,17 @@ def reading(results: list[dict]) -> str:
     if cost:
         lines.append("- **Cost on 3m, relative to QMIX's steps/s in the same table** (runs share a loaded CPU,"
                      " so ratios are rough): " + ", ".join(cost) + ".")
+    target = []
+    for kind in ("macpf", "qmix"):
+        r = by(results, kind, "3m")
+        if r is not None and r["env_steps"][-1] >= 500_000 - 800:
+            hits = int((final(r) >= 0.8).sum())
+            target.append(f"{kind} {hits} of {len(final(r))} seeds (reward scale "
+                          f"{r.get('spec', {}).get('algorithm', {}).get('reward_scale', 1.0):g})")
+    if target:
+        lines.append("- **Issue 22's target on 3m** (the main job's budget, 500k steps: >= 0.8 greedy wins in at least"
+                     " 2 of 3 seeds): " + ", ".join(target) + ". Rows at other budgets or reward scales are older runs"
+                     " (the reward scale and gradient steps per update are columns of the table).")
     lines += ["", READING]
     return "\n".join(lines)
 
