@@ -113,7 +113,33 @@ def table() -> None:
             "(B, B) greedy joint actions": ", ".join(f"{k} x{v}" for k, v in sorted(counts.items())),
             "MI (nats)": f"{np.mean(mi):.3f}" if mi else "-",
         })
-    write("mipi_matrix", {"arms": data, "spec": str(SPEC.relative_to(ROOT))}, rows, NOTES + READING)
+    write("mipi_matrix", {"arms": data, "spec": str(SPEC.relative_to(ROOT))}, rows, NOTES + READING + more(data))
+
+
+def more(data: dict[str, Any]) -> str:
+    """The alpha sweep and the distinct-optima payoffs, read from the kept arms."""
+
+    def outcome(name: str) -> str:
+        arm = data[name]
+        bb = np.asarray(arm["bb_return"], dtype=float)
+        train = np.asarray(arm["train_return"], dtype=float)
+        return (f"{name}: (B, B) {bb.mean():.2f} ({int((bb == -1.0).sum())} of {bb.size} seeds play (1, 1),"
+                f" {int((bb == 1.0).sum())} the generalizable (0, 0)), training return {train.mean():.2f}")
+
+    out = []
+    sweep = [n for n in ("value", "mi_alpha0.1", "mi", "mi_alpha2.0") if n in data]
+    if len(sweep) > 1:
+        out.append("**The temperature (the paper's Table 3 on this game):** alpha 0 (value), 0.1, 0.5 (mi), 2.0 -- "
+                   + "; ".join(outcome(n) for n in sweep) + ".")
+    distinct = [n for n in ("mi_distinct_optima", "entropy_distinct_optima", "value_distinct_optima") if n in data]
+    if distinct:
+        out.append("**Payoffs whose training compositions have different optima** (`DISTINCT_OPTIMA`: (1, 1) on"
+                   " (A, B), (0, 1) on (B, A)): " + "; ".join(outcome(n) for n in distinct) + ". An agent sees its own"
+                   " type and its teammate's, not its position, and both training compositions show each type the"
+                   " same teammate, so a policy can only be per type: A and B both playing 1 earns (1.5 + 1.0) / 2 ="
+                   " 1.25 in training, the most any per-type policy earns (the generalizable (0, 0) earns 1.0), and"
+                   " that policy plays (1, 1) on (B, B).")
+    return ("\n\n" + "\n\n".join(out) + "\n") if out else ""
 
 
 READING = """
@@ -132,7 +158,7 @@ With our payoffs both training compositions share their optimum (1, 1), which a 
 agent's own type alone (zero MI) already reaches. The paper states that its compositions have
 *different* optimal joint actions ("we have different optimal joint actions in different team
 compositions"), and ours do not for (A, B) and (B, A): payoffs whose two training compositions
-have different optima are the next thing to try (untested).
+have different optima were tried next (below).
 
 Regenerate with `nice -n 10 python benchmarks/mipi_matrix.py` (`--table` rebuilds this file
 from results/mipi_matrix_runs/ without training).
