@@ -1,4 +1,5 @@
-"""SMAX learning tests of MACPF and QMIX on 3m (nox -s slow; all three passed in 6 minutes on 2 cores on 2026-11-29).
+"""SMAX learning tests of MACPF and QMIX on 3m (nox -s slow; all three passed in 6 minutes on 2 cores on 2026-11-29,
+before QMIX's spec moved to 8 gradient steps per update, which makes its run about 6x longer).
 
 Each run trains 3 seeds inside one compiled program with the settings of
 benchmarks/macpf_smax.py (specs/macpf_smac.yaml / specs/qmix_smax_3m.yaml at a 400k-step
