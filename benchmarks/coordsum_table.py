@@ -287,7 +287,7 @@ def _aggregate_markdown(agg: dict[str, Any]) -> str:
 
 
 def _plot_curves(plt: Any, curves: dict[str, Any], tags: list[str], rnd: float, title: str, path: Path,
-                 behaviour_name: str = "guider/teacher") -> None:
+                 behaviour_name: str = "guider/teacher", ylabel: str = "episode return (sampled actions)") -> None:
     """IQM curves over seeds with 95% stratified-bootstrap bands (from `marlspec.io.report.curves`):
     solid for the deployed policy, dashed for the guider/teacher."""
     fig, ax = plt.subplots(figsize=(8, 5))
@@ -301,7 +301,7 @@ def _plot_curves(plt: Any, curves: dict[str, Any], tags: list[str], rnd: float, 
             ax.fill_between(c["steps"], c["ci95"][0], c["ci95"][1], color=f"C{i % 10}", alpha=0.15)
     ax.axhline(rnd, color="grey", linestyle=":", label=f"uniform random ({rnd:.1f})")
     ax.set_xlabel("environment steps per seed")
-    ax.set_ylabel("episode return (sampled actions)")
+    ax.set_ylabel(ylabel)
     ax.set_title(f"{title}: IQM and 95% stratified-bootstrap CI over seeds")
     ax.grid(alpha=0.3)
     ax.legend(fontsize=7, loc="best")
