@@ -116,9 +116,9 @@ class OffPolicyState(eqx.Module):
 
 
 def linear_schedule(start: float, end: float, steps: int, t: Array) -> Float[Array, ""]:
-    """Linear from `start` to `end` over `steps`, flat afterwards (PyMARL's DecayThenFlat)."""
-    frac = jnp.clip(t.astype(jnp.float32) / steps, 0.0, 1.0)
-    return jnp.asarray(start + (end - start) * frac, jnp.float32)
+    """Linear from `start` to `end` over `steps`, flat afterwards (PyMARL's DecayThenFlat), as
+    `optax.linear_schedule` evaluated at `t`."""
+    return jnp.asarray(optax.linear_schedule(start, end, steps)(t), jnp.float32)
 
 
 def _select(pred: Bool[Array, ""], on_true: Any, on_false: Any) -> Any:
