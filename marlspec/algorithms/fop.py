@@ -30,7 +30,7 @@ from marlspec.algorithms.off_policy import (
     unroll_features,
 )
 from marlspec.algorithms.replay import Episodes
-from marlspec.envs.base import EnvInfo, TimeStep
+from marlspec.envs.base import EnvInfo, TimeStep, agent_ids
 from marlspec.nn import Net, TorsoFactory
 from marlspec.nn.mixing import AttentionWeights
 from marlspec.primitives import factorization as fz
@@ -81,7 +81,7 @@ class FOP(OffPolicy):
         return actions, self.next_carry(hidden, actions), {}
 
     def _mix(self, twin: TwinCritic, q_all: Float[Array, "L1 N A"], actions: Array, ep: Episodes, alpha: Array) -> Array:
-        entities = jnp.concatenate([ep.obs, jnp.broadcast_to(jnp.eye(self.info.num_agents), ep.obs.shape[:-1] + (self.info.num_agents,))], -1)
+        entities = jnp.concatenate([ep.obs, jnp.broadcast_to(agent_ids(self.info.num_agents), ep.obs.shape[:-1] + (self.info.num_agents,))], -1)
         present = ep.agent_mask.astype(q_all.dtype)
 
         def one(q: Array, a: Array, av: Array, s: Array, e: Array, m: Array) -> Array:

@@ -23,7 +23,7 @@ from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
 from marlspec.algorithms.base import Algorithm, Trajectory
 from marlspec.algorithms.replay import EpisodeReplay, Episodes, ReplayState
-from marlspec.envs.base import EnvInfo
+from marlspec.envs.base import EnvInfo, agent_ids
 from marlspec.nn import Net, Torso, TorsoFactory
 from marlspec.primitives import factorization as fz
 
@@ -222,7 +222,7 @@ class OffPolicy(Algorithm):
         if self.config.last_action:
             parts.append(last_action)
         if self.config.agent_id:
-            parts.append(jnp.eye(obs.shape[0], dtype=obs.dtype))
+            parts.append(agent_ids(obs.shape[0]))
         return jnp.concatenate(parts, axis=-1)
 
     def episode_inputs(self, ep: Episodes) -> Float[Array, "L1 N d"]:

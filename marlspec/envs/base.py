@@ -118,6 +118,8 @@ def all_available(n: int, a: int) -> Bool[Array, "N A"]:
 
 
 def agent_ids(n: int) -> Float[Array, "N N"]:
+    """One-hot agent ids, one row per agent: the one builder of id inputs (environment
+    wrappers, PPO's and the off-policy learners' agent inputs, FOP's mixer entities)."""
     return jnp.eye(n, dtype=jnp.float32)
 
 

@@ -11,7 +11,7 @@ import jax
 import jax.numpy as jnp
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
-from marlspec.envs.base import Actions, Env, EnvInfo, TimeStep
+from marlspec.envs.base import Actions, Env, EnvInfo, TimeStep, agent_ids
 
 BatchedActions = Int[Array, "E N"] | Float[Array, "E N act"]
 
@@ -133,7 +133,7 @@ class AgentIDs(Env):
         self.info = dataclasses.replace(env.info, obs_dim=env.info.obs_dim + env.info.num_agents)
 
     def _with_ids(self, ts: TimeStep) -> TimeStep:
-        ids = jnp.eye(self.info.num_agents, dtype=ts.obs.dtype)
+        ids = agent_ids(self.info.num_agents)
         return eqx.tree_at(lambda t: t.obs, ts, jnp.concatenate([ts.obs, ids], axis=-1))
 
     def reset(self, key: PRNGKeyArray) -> tuple[Any, TimeStep]:
