@@ -63,9 +63,9 @@ def product_hit(marginals: Float[Array, "N A"], target: Int[Array, ""]) -> Float
 
 def joint_stats(guider: Any, config: Any, ts: Any, target: Int[Array, ""], key: jax.Array, samples: int) -> dict[str, Array]:
     """The behaviour policy's statistics at one timestep (see the module docstring)."""
-    from marlspec.algorithms.mat import guider_inputs
+    from marlspec.algorithms.joint_policy import joint_policy
 
-    x = guider_inputs(config, ts.obs, ts.state)
+    x = joint_policy(config).inputs(ts.obs, ts.state)
     order = jnp.arange(x.shape[0])
     actions, logp, _ = jax.vmap(lambda k: guider.sample(k, x, ts.avail_actions, order))(jax.random.split(key, samples))
     cond = jax.vmap(lambda a: jax.nn.softmax(guider.conditional_logits(x, a, ts.avail_actions, order)[0]))(actions)

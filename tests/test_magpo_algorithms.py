@@ -14,7 +14,6 @@ import numpy as np
 import pytest
 
 import marlspec.train.runner as runner
-from marlspec.algorithms.mat import guider_logits_values
 from marlspec.compile import compile as compile_spec
 from marlspec.primitives import factorization as fz
 from marlspec.primitives import gpo, objectives
@@ -152,10 +151,9 @@ def sable_rollout(tiny_overrides):
 
 
 def replay_guider_log_prob(exp, learner, traj, first):
-    c = exp.algorithm.config
     memory = traj.init_carry[1]
-    logits, _ = guider_logits_values(c, learner.guider, memory, traj.obs, traj.state, traj.actions,
-                                     traj.avail_actions, first, jnp.arange(exp.algorithm.info.num_agents))
+    logits, _ = exp.algorithm.joint.logits_values(learner.guider, memory, traj.obs, traj.state, traj.actions,
+                                                  traj.avail_actions, first, jnp.arange(exp.algorithm.info.num_agents))
     return fz.log_prob(logits, traj.actions)
 
 

@@ -32,8 +32,9 @@ from marlspec.algorithms.base import Algorithm, Mode, Trajectory
 from marlspec.algorithms.onpolicy import (
     agent_advantages,
     critic_values,
-    minibatch_epochs,
+    gradient_epochs,
     ppo_adam,
+    ppo_policy_terms,
     take_envs,
     unroll_streams,
 )
@@ -119,24 +120,17 @@ class HAPPO(Algorithm):
         k_critic, k_order, k_agents = jax.random.split(key, 3)
 
         # 1. the shared critic
-        def critic_step(carry: tuple[Net, optax.OptState], idx: Array, _: PRNGKeyArray) -> tuple[tuple[Net, optax.OptState], dict[str, Array]]:
-            critic, opt_state = carry
+        def critic_loss(net: Net, idx: Array, _: PRNGKeyArray) -> tuple[Array, dict[str, Array]]:
+            xs, first, m, old_v, tgt = take_envs((critic_xs, batch.first, mask, values, targets), idx)
+            h0 = jnp.take(h_critic, idx, axis=0)
+            _, v = unroll_streams(net, h0, xs, first)
+            vl = obj.masked_mean(obj.value_loss(v[..., 0], old_v, tgt, c.value_clip_eps), m)
+            # Weighted by vf_coef as in Mava's separate-critic PPO losses: with its own Adam,
+            # the weight acts only through the gradient-norm clip and Adam's epsilon.
+            return c.vf_coef * vl, {"value_loss": vl}
 
-            def loss(net: Net) -> tuple[Array, Array]:
-                xs, first, m, old_v, tgt = take_envs((critic_xs, batch.first, mask, values, targets), idx)
-                h0 = jnp.take(h_critic, idx, axis=0)
-                _, v = unroll_streams(net, h0, xs, first)
-                vl = obj.masked_mean(obj.value_loss(v[..., 0], old_v, tgt, c.value_clip_eps), m)
-                # Weighted by vf_coef as in Mava's separate-critic PPO losses: with its own Adam,
-                # the weight acts only through the gradient-norm clip and Adam's epsilon.
-                return c.vf_coef * vl, vl
-
-            (_, vl), grads = eqx.filter_value_and_grad(loss, has_aux=True)(critic)
-            updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(critic, eqx.is_inexact_array))
-            return (eqx.apply_updates(critic, updates), opt_state), {"value_loss": vl}
-
-        (critic, critic_opt), critic_stats = minibatch_epochs(
-            critic_step, (state.critic, state.critic_opt), k_critic, num_envs, c.epochs, c.num_minibatches)
+        critic, critic_opt, critic_stats = gradient_epochs(
+            critic_loss, state.critic, state.critic_opt, optimizer, k_critic, num_envs, c.epochs, c.num_minibatches)
 
         # 2. the actors, one after another in a random order
         actor_xs = self.ppo.actor_inputs(batch.obs)
@@ -159,34 +153,23 @@ class HAPPO(Algorithm):
                 logits = fz.mask_logits(out, sel(avail))
                 return fz.log_prob(logits, sel(actions)), fz.entropy(logits)
 
-            def step(cr: tuple[Net, optax.OptState], idx: Array, _: PRNGKeyArray) -> tuple[tuple[Net, optax.OptState], dict[str, Array]]:
-                net, opt_state = cr
+            def loss(net: Net, idx: Array, _: PRNGKeyArray) -> tuple[Array, dict[str, Array]]:
+                logp, ent = log_probs(net, idx)
+                old_mb, a, m, f = take_envs((old, a_i, m_i, factor[..., None]), idx)
+                terms = ppo_policy_terms(logp, old_mb, a, ent, m, c.clip_eps, c.normalize_advantages,
+                                         lambda adv: obj.happo_clip(logp, old_mb, adv, f, c.clip_eps))
+                return terms["policy_loss"] - c.ent_coef * terms["entropy"], terms
 
-                def loss(net: Net) -> tuple[Array, dict[str, Array]]:
-                    logp, ent = log_probs(net, idx)
-                    old_mb, a, m, f = take_envs((old, a_i, m_i, factor[..., None]), idx)
-                    a = obj.normalize(a, m) if c.normalize_advantages else a
-                    pg = obj.masked_mean(obj.happo_clip(logp, old_mb, a, f, c.clip_eps), m)
-                    e = obj.masked_mean(ent, m)
-                    log_ratio = logp - old_mb
-                    return pg - c.ent_coef * e, {"policy_loss": pg, "entropy": e,
-                                                 "approx_kl": obj.masked_mean(jnp.exp(log_ratio) - 1 - log_ratio, m)}
-
-                grads, stats = eqx.filter_grad(loss, has_aux=True)(net)
-                updates, opt_state = optimizer.update(grads, opt_state, eqx.filter(net, eqx.is_inexact_array))
-                return (eqx.apply_updates(net, updates), opt_state), stats
-
-            start = (agent_slice(actors, i), agent_slice(actor_opt, i))
-            (net, opt_i), stats = minibatch_epochs(step, start, k, num_envs, c.epochs, c.num_minibatches)
+            net, opt_i, stats = gradient_epochs(loss, agent_slice(actors, i), agent_slice(actor_opt, i), optimizer, k,
+                                                num_envs, c.epochs, c.num_minibatches)
             new_logp, _ = log_probs(net, None)
             ratio = jnp.where(m_i > 0, jnp.exp(new_logp - old), 1.0)[..., 0]
-            carry = (set_agent(actors, i, net), set_agent(actor_opt, i, opt_i), factor * ratio)
-            return carry, {k2: v.mean() for k2, v in stats.items()}
+            return (set_agent(actors, i, net), set_agent(actor_opt, i, opt_i), factor * ratio), stats
 
         order = jax.random.permutation(k_order, n)
         start = (state.actors, state.actor_opt, jnp.ones(batch.reward.shape, jnp.float32))
         (actors, actor_opt, factor), actor_stats = jax.lax.scan(agent_update, start, (order, jax.random.split(k_agents, n)))
-        metrics = {k: v.mean() for k, v in {**critic_stats, **actor_stats}.items()}
+        metrics = {**critic_stats, **{k: v.mean() for k, v in actor_stats.items()}}
         metrics["value_mean"] = obj.masked_mean(values, mask)
         metrics["factor_mean"] = factor.mean()
         return HAPPOState(actors, critic, actor_opt, critic_opt), metrics

@@ -1,8 +1,9 @@
 """MAGPO: Multi-Agent Guided Policy Optimization (paper 001, section 4.2), and CTDS.
 
-- **Guider** mu_phi: the autoregressive joint policy of MAT (`nn.AutoregressivePolicy`,
-  all agents' observations ⊕ global state), or with `joint_policy.architecture: sable` the
-  paper's default, Sable (`nn.RetentivePolicy`), whose episode memory rides in the carry.
+- **Guider** mu_phi: the autoregressive joint policy of MAT (`algorithms.joint_policy`:
+  `nn.AutoregressivePolicy`, all agents' observations ⊕ global state), or with
+  `joint_policy.architecture: sable` the paper's default, Sable (`nn.RetentivePolicy`), whose
+  episode memory rides in the carry.
   It is the *behaviour* policy: it collects the data, so the stored behaviour log-prob is
   the guider's. Its encoder is the (only) critic.
 - **Learners** pi_theta: decentralized actors on each agent's own observation (plus agent
@@ -16,7 +17,8 @@
     (the reference implementation's direction, see REFERENCE_FACTS) plus lambda times PPO
     clip with the ratio against the behaviour (guider) log-prob.
   Each loss holds the other network fixed, so one gradient of their sum gives both; the
-  guider and the learner then step with separate Adam optimisers. As in the reference
+  guider and the learner then step with separate Adam optimisers (`onpolicy.gradient_epochs`
+  with one optimiser per network). As in the reference
   code, both updates use the current parameters of the other network (a simultaneous
   version of the four steps of section 4.1, whose guider backtracking is replaced by the
   delta constraint).
@@ -24,7 +26,7 @@
   mask: the teacher is trained by plain PPO) and lambda = 0 (the student only distils).
 
 The agent order of the guider is 0..N-1 when acting and a random permutation per epoch
-during the update (`shuffle_agents`), as in MAT (see `algorithms.mat`).
+during the update (`shuffle_agents`), as in MAT (see `algorithms.joint_policy`).
 """
 
 from __future__ import annotations
@@ -38,19 +40,15 @@ import optax
 from jaxtyping import Array, Float, PRNGKeyArray
 
 from marlspec.algorithms.base import Algorithm, Mode, Trajectory
-from marlspec.algorithms.mat import (
-    GuiderMemory,
-    JointPolicy,
-    MATConfig,
-    agent_order,
-    batch_advantages,
-    guider_logits_values,
-    guider_memory,
-    guider_sample,
-    make_guider,
+from marlspec.algorithms.joint_policy import JointMemory, JointPolicy, JointPolicyNet, MATConfig, joint_policy
+from marlspec.algorithms.onpolicy import (
+    agent_inputs,
+    gradient_epochs,
+    ppo_adam,
+    ppo_policy_terms,
+    take_envs,
+    unroll_streams,
 )
-from marlspec.algorithms.onpolicy import minibatch_epochs, ppo_adam, take_envs, unroll_streams
-from marlspec.algorithms.ppo import agent_inputs
 from marlspec.envs.base import EnvInfo, TimeStep
 from marlspec.nn import Net, TorsoFactory
 from marlspec.primitives import factorization as fz
@@ -68,7 +66,7 @@ class MAGPOConfig(MATConfig):
 
 
 class GuidedState(eqx.Module):
-    guider: JointPolicy
+    guider: JointPolicyNet
     learner: Net
     guider_opt: optax.OptState
     learner_opt: optax.OptState
@@ -83,6 +81,11 @@ class MAGPO(Algorithm):
     def distinct_behaviour(self) -> bool:
         return True
 
+    @property
+    def joint(self) -> JointPolicy:
+        """The guider's architecture (MAT's transformer or Sable)."""
+        return joint_policy(self.config)
+
     def optimizer(self) -> optax.GradientTransformation:
         return ppo_adam(self.config, flat=True)
 
@@ -92,21 +95,21 @@ class MAGPO(Algorithm):
     def init(self, key: PRNGKeyArray) -> GuidedState:
         k_guider, k_learner = jax.random.split(key)
         info, n = self.info, self.info.num_agents
-        guider = make_guider(self.config, info, k_guider)
+        guider = self.joint.make(info, k_guider)
         learner = Net(self.make_torso, info.obs_dim + (n if self.config.agent_id else 0), info.num_actions, 0.01,
                       key=k_learner)
         opt = self.optimizer()
         return GuidedState(guider, learner, opt.init(eqx.filter(guider, eqx.is_inexact_array)),
                            opt.init(eqx.filter(learner, eqx.is_inexact_array)))
 
-    def initial_carry(self) -> tuple[Float[Array, "N H"], GuiderMemory]:
+    def initial_carry(self) -> tuple[Float[Array, "N H"], JointMemory]:
         """The learners' hidden states and the guider's memory (Sable's; unused for MAT)."""
-        return jnp.zeros((self.info.num_agents, self.make_torso.hidden_dim), jnp.float32), guider_memory(self.config)
+        return jnp.zeros((self.info.num_agents, self.make_torso.hidden_dim), jnp.float32), self.joint.memory()
 
     def act(
-        self, state: GuidedState, timestep: TimeStep, carry: tuple[Array, GuiderMemory], key: PRNGKeyArray,
+        self, state: GuidedState, timestep: TimeStep, carry: tuple[Array, JointMemory], key: PRNGKeyArray,
         mode: Mode, greedy: bool = False,
-    ) -> tuple[Array, tuple[Array, GuiderMemory], dict[str, Array]]:
+    ) -> tuple[Array, tuple[Array, JointMemory], dict[str, Array]]:
         # The learners' recurrent state advances in both modes, so that it matches the
         # replay from `Trajectory.init_carry` during the update. The guider's memory only
         # matters while it collects data (behaviour); deployed learners never read it.
@@ -116,24 +119,24 @@ class MAGPO(Algorithm):
         if mode == "execution":
             actions, logp = fz.independent_sample(key, fz.mask_logits(out, timestep.avail_actions), greedy)
         else:
-            actions, logp, memory = guider_sample(self.config, state.guider, memory, key, timestep, greedy)
+            actions, logp, memory = self.joint.sample(state.guider, memory, key, timestep, greedy)
         return actions, (hidden, memory), {"log_prob": logp}
 
     def update(self, state: GuidedState, batch: Trajectory, key: PRNGKeyArray) -> tuple[GuidedState, dict[str, Array]]:
-        c = self.config
+        c, joint = self.config, self.joint
         hidden0, memory0 = batch.init_carry
-        values, adv, targets = batch_advantages(c, state.guider, batch, memory0)
+        values, adv, targets = joint.advantages(state.guider, memory0, batch)
         mask = batch.agent_mask.astype(jnp.float32)
-        optimizer = self.optimizer()
 
-        def loss_fn(nets: tuple[JointPolicy, Net], idx: Array, order: Array) -> tuple[Array, dict[str, Array]]:
+        def loss_fn(nets: tuple[JointPolicyNet, Net], idx: Array, k_epoch: PRNGKeyArray) -> tuple[Array, dict[str, Array]]:
             guider, learner = nets
+            order = joint.order(k_epoch, self.info.num_agents)
             obs, st, actions, avail, first, log_b, m, a, old_v, tgt = take_envs(
                 (batch.obs, batch.state, batch.actions, batch.avail_actions, batch.first, batch.extras["log_prob"],
                  mask, adv, values, targets), idx)
-            a = obj.normalize(a, m) if c.normalize_advantages else a
+            a = obj.normalize(a, m) if c.normalize_advantages else a  # both networks' losses read these
             h0, m0 = take_envs((hidden0, memory0), idx, axis=0)
-            g_logits, v = guider_logits_values(c, guider, m0, obs, st, actions, avail, first, order)
+            g_logits, v = joint.logits_values(guider, m0, obs, st, actions, avail, first, order)
             _, out = unroll_streams(learner, h0, self.learner_inputs(obs), first)
             l_logits = fz.mask_logits(out, avail)
             log_g, log_l = fz.log_prob(g_logits, actions), fz.log_prob(l_logits, actions)
@@ -141,12 +144,13 @@ class MAGPO(Algorithm):
                 g_logits, l_logits, log_g, log_l, log_b, a, c.clip_eps, c.delta)
             l_loss, kl, rl = gpo.learner_objective(
                 l_logits, g_logits, log_l, log_b, a, c.clip_eps, c.rl_coef, c.kl_direction)
-            ent = obj.masked_mean(fz.entropy(g_logits), m)
+            # The guider's PPO terms with its double-clipped surrogate (eq. 9-10), on the advantages above.
+            terms = ppo_policy_terms(log_g, log_b, a, fz.entropy(g_logits), m, c.clip_eps, False, lambda _: surrogate)
             vl = obj.masked_mean(obj.value_loss(v, old_v, tgt, c.value_clip_eps), m)
-            total = obj.masked_mean(g_loss + l_loss, m) + c.vf_coef * vl - c.ent_coef * ent
+            total = obj.masked_mean(g_loss + l_loss, m) + c.vf_coef * vl - c.ent_coef * terms["entropy"]
             gap = jax.lax.stop_gradient(log_g - log_l)
             stats = {
-                "policy_loss": obj.masked_mean(surrogate, m), "value_loss": vl, "entropy": ent,
+                **terms, "value_loss": vl,
                 "guider_kl": obj.masked_mean(masked_kl, m),
                 "kl_mask_fraction": obj.masked_mean(gpo.guider_kl_mask(log_g, log_l, c.delta), m),
                 "learner_kl": obj.masked_mean(kl, m), "learner_rl_loss": obj.masked_mean(rl, m),
@@ -155,15 +159,9 @@ class MAGPO(Algorithm):
             }
             return total, stats
 
-        def step(st: GuidedState, idx: Array, k_epoch: PRNGKeyArray) -> tuple[GuidedState, dict[str, Array]]:
-            order = agent_order(c, k_epoch, self.info.num_agents)
-            nets = (st.guider, st.learner)
-            (g_grads, l_grads), stats = eqx.filter_grad(loss_fn, has_aux=True)(nets, idx, order)
-            g_up, g_opt = optimizer.update(g_grads, st.guider_opt, eqx.filter(st.guider, eqx.is_inexact_array))
-            l_up, l_opt = optimizer.update(l_grads, st.learner_opt, eqx.filter(st.learner, eqx.is_inexact_array))
-            return GuidedState(eqx.apply_updates(st.guider, g_up), eqx.apply_updates(st.learner, l_up), g_opt, l_opt), stats
-
-        new_state, stats = minibatch_epochs(step, state, key, batch.reward.shape[1], c.epochs, c.num_minibatches)
-        metrics = {k: v.mean() for k, v in stats.items()}
+        optimizer = self.optimizer()
+        (guider, learner), (g_opt, l_opt), metrics = gradient_epochs(
+            loss_fn, (state.guider, state.learner), (state.guider_opt, state.learner_opt), (optimizer, optimizer), key,
+            batch.reward.shape[1], c.epochs, c.num_minibatches)
         metrics["value_mean"] = obj.masked_mean(values, mask)
-        return new_state, metrics
+        return GuidedState(guider, learner, g_opt, l_opt), metrics

@@ -1,9 +1,11 @@
-"""Pieces shared by the on-policy algorithms (PPO/MAPPO, HAPPO, MAT, MAGPO/CTDS):
-replaying a network over a rollout, per-agent GAE, the clipped Adam optimiser, and the
-`epochs x minibatches` loop over whole environment sequences."""
+"""Pieces shared by the on-policy algorithms (PPO/MAPPO, HAPPO, MAT, MAGPO/CTDS, AgentMixer):
+their configuration (`PPOConfig`), replaying a network over a rollout, per-agent GAE, the clipped
+Adam optimiser, the `epochs x minibatches` loop over whole environment sequences, and the one PPO
+step (`ppo_policy_terms` for the loss, `gradient_epochs` for the optimisation)."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any, Protocol, TypeVar, runtime_checkable
 
@@ -18,6 +20,35 @@ from marlspec.primitives import objectives as obj
 from marlspec.primitives.returns import gae
 
 C = TypeVar("C")
+
+
+@dataclasses.dataclass(frozen=True)
+class PPOConfig:
+    """The PPO family's hyper-parameters, filled by `marlspec.compile` from the spec, which holds
+    every default (`marlspec.spec.algorithms.PPOFamilySpec`): nothing here has one."""
+
+    gamma: float
+    gae_lambda: float
+    clip_eps: float
+    value_clip_eps: float | None
+    ent_coef: float
+    vf_coef: float
+    max_grad_norm: float
+    epochs: int
+    num_minibatches: int
+    normalize_advantages: bool
+    centralized_critic: bool
+    agent_id: bool
+    lr: float
+    anneal_lr: bool
+    num_updates: int
+
+
+def agent_inputs(x: Float[Array, "N d"], with_id: bool) -> Float[Array, "N d2"]:
+    """Append a one-hot agent id to each agent's row when `with_id`."""
+    if not with_id:
+        return x
+    return jnp.concatenate([x, jnp.eye(x.shape[0], dtype=x.dtype)], axis=-1)
 
 
 def unroll_streams(
@@ -159,15 +190,21 @@ def take_envs(tree: Any, idx: Int[Array, " mb"], axis: int = 1) -> Any:
 def ppo_policy_terms(
     log_prob: Float[Array, "*b"], old_log_prob: Float[Array, "*b"], advantages: Float[Array, "*b"],
     entropy: Float[Array, "*b"], mask: Float[Array, "*b"], clip_eps: float, normalize_advantages: bool,
+    surrogate: Callable[[Float[Array, "*b"]], Float[Array, "*b"]] | None = None,
 ) -> dict[str, Float[Array, ""]]:
     """The policy part of one PPO minibatch loss, written once for the PPO family: the clipped
     surrogate (`objectives.ppo_clip`) on advantages normalised over the minibatch, the entropy,
     and the usual diagnostics (approximate KL, clip fraction), each a masked mean. The batch
-    axes are whatever the caller's ratio is over: per agent-step (MAPPO) or per joint step."""
+    axes are whatever the caller's ratio is over: per agent-step (MAPPO) or per joint step.
+
+    `surrogate` maps the (normalised) advantages to the per-step loss where it is not PPO's clip
+    on `exp(log_prob - old_log_prob)`: HAPPO's M-weighted clip (`objectives.happo_clip`), MAGPO's
+    double clip (`gpo.guider_surrogate`). The diagnostics are those of that same ratio."""
     a = obj.normalize(advantages, mask) if normalize_advantages else advantages
+    per_step = surrogate(a) if surrogate is not None else obj.ppo_clip(log_prob, old_log_prob, a, clip_eps)
     log_ratio = log_prob - old_log_prob
     return {
-        "policy_loss": obj.masked_mean(obj.ppo_clip(log_prob, old_log_prob, a, clip_eps), mask),
+        "policy_loss": obj.masked_mean(per_step, mask),
         "entropy": obj.masked_mean(entropy, mask),
         "approx_kl": obj.masked_mean((jnp.exp(log_ratio) - 1) - log_ratio, mask),
         "clip_fraction": obj.masked_mean((jnp.abs(jnp.exp(log_ratio) - 1) > clip_eps).astype(jnp.float32), mask),
@@ -176,18 +213,28 @@ def ppo_policy_terms(
 
 def gradient_epochs(
     loss_fn: Callable[[Any, Int[Array, " mb"], PRNGKeyArray], tuple[Array, dict[str, Array]]],
-    params: Any, opt_state: optax.OptState, optimizer: optax.GradientTransformation,
+    params: Any, opt_state: optax.OptState, optimizer: optax.GradientTransformation | tuple[optax.GradientTransformation, ...],
     key: PRNGKeyArray, num_envs: int, epochs: int, num_minibatches: int,
 ) -> tuple[Any, optax.OptState, dict[str, Array]]:
-    """`epochs x num_minibatches` gradient steps (`minibatch_epochs`) of one optimiser on
+    """`epochs x num_minibatches` gradient steps (`minibatch_epochs`) on
     `loss_fn(params, env_indices, epoch_key) -> (loss, stats)`. Returns the new parameters,
-    the optimiser state and the mean of every statistic."""
+    the optimiser state and the mean of every statistic.
+
+    `optimizer` is one optimiser for all of `params`, or a tuple of optimisers, one for each
+    part of the tuples `params` and `opt_state` (MAGPO's guider and learner: one gradient of
+    the summed loss, then a separate gradient clip and Adam state for each network)."""
+
+    def apply(opt: optax.GradientTransformation, grads: Any, opt_state: optax.OptState, p: Any) -> tuple[Any, optax.OptState]:
+        updates, opt_state = opt.update(grads, opt_state, eqx.filter(p, eqx.is_inexact_array))
+        return eqx.apply_updates(p, updates), opt_state
 
     def step(carry: tuple[Any, optax.OptState], idx: Array, k: PRNGKeyArray) -> tuple[tuple[Any, optax.OptState], dict[str, Array]]:
         p, opt = carry
         grads, stats = eqx.filter_grad(loss_fn, has_aux=True)(p, idx, k)
-        updates, opt = optimizer.update(grads, opt, eqx.filter(p, eqx.is_inexact_array))
-        return (eqx.apply_updates(p, updates), opt), stats
+        if isinstance(optimizer, optax.GradientTransformation):  # itself a NamedTuple: test it first
+            return apply(optimizer, grads, opt, p), stats
+        parts = [apply(*part) for part in zip(optimizer, grads, opt, p, strict=True)]
+        return (tuple(q for q, _ in parts), tuple(o for _, o in parts)), stats
 
     (params, opt_state), stats = minibatch_epochs(step, (params, opt_state), key, num_envs, epochs, num_minibatches)
     return params, opt_state, {k: v.mean() for k, v in stats.items()}

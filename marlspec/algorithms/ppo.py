@@ -13,8 +13,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-
 import equinox as eqx
 import jax
 import jax.numpy as jnp
@@ -22,8 +20,10 @@ import optax
 from jaxtyping import Array, Bool, Float, PRNGKeyArray
 
 from marlspec.algorithms.base import Algorithm, Mode, Trajectory
-from marlspec.algorithms.onpolicy import (
+from marlspec.algorithms.onpolicy import (  # PPOConfig and agent_inputs are re-exported here
+    PPOConfig,
     agent_advantages,
+    agent_inputs,
     critic_values,
     gradient_epochs,
     ppo_adam,
@@ -36,41 +36,12 @@ from marlspec.primitives import factorization as fz
 from marlspec.primitives import objectives as obj
 
 
-@dataclasses.dataclass(frozen=True)
-class PPOConfig:
-    """The PPO family's hyper-parameters, filled by `marlspec.compile` from the spec, which holds
-    every default (`marlspec.spec.algorithms.PPOFamilySpec`): nothing here has one."""
-
-    gamma: float
-    gae_lambda: float
-    clip_eps: float
-    value_clip_eps: float | None
-    ent_coef: float
-    vf_coef: float
-    max_grad_norm: float
-    epochs: int
-    num_minibatches: int
-    normalize_advantages: bool
-    centralized_critic: bool
-    agent_id: bool
-    lr: float
-    anneal_lr: bool
-    num_updates: int
-
-
 class PPOState(eqx.Module):
     actor: Net
     critic: Net
     opt_state: optax.OptState
     log_std: Float[Array, " D"]
     """State-independent log standard deviation (continuous actions; unused for discrete)."""
-
-
-def agent_inputs(x: Float[Array, "N d"], with_id: bool) -> Float[Array, "N d2"]:
-    """Append a one-hot agent id to each agent's row when `with_id`."""
-    if not with_id:
-        return x
-    return jnp.concatenate([x, jnp.eye(x.shape[0], dtype=x.dtype)], axis=-1)
 
 
 class PPO(Algorithm):
