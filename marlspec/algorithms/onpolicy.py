@@ -15,6 +15,7 @@ import jax.numpy as jnp
 import optax
 from jaxtyping import Array, Bool, Float, Int, PRNGKeyArray
 
+from marlspec.envs.base import agent_ids
 from marlspec.nn import Net
 from marlspec.primitives import objectives as obj
 from marlspec.primitives.returns import gae
@@ -48,7 +49,7 @@ def agent_inputs(x: Float[Array, "N d"], with_id: bool) -> Float[Array, "N d2"]:
     """Append a one-hot agent id to each agent's row when `with_id`."""
     if not with_id:
         return x
-    return jnp.concatenate([x, jnp.eye(x.shape[0], dtype=x.dtype)], axis=-1)
+    return jnp.concatenate([x, agent_ids(x.shape[0])], axis=-1)
 
 
 def unroll_streams(
