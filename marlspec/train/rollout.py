@@ -32,11 +32,37 @@ def reset_where(first: Bool[Array, " E"], carry: Carry, initial: Carry) -> Carry
     return jax.tree.map(pick, carry, initial)
 
 
+def initial_carries(algorithm: Algorithm, *batch: int) -> Carry:
+    """The algorithm's episode-start carry, broadcast to the leading shape `batch`."""
+    return jax.tree.map(lambda c: jnp.broadcast_to(c, (*batch, *c.shape)), algorithm.initial_carry())
+
+
 def start(env: AutoReset, algorithm: Algorithm, key: PRNGKeyArray) -> ActorState:
     env_state, ts = env.reset(key)
-    initial = algorithm.initial_carry()
-    carry = jax.tree.map(lambda c: jnp.broadcast_to(c, (env.num_envs, *c.shape)), initial)
-    return ActorState(env_state, ts, carry, jnp.ones((env.num_envs,), bool))
+    return ActorState(env_state, ts, initial_carries(algorithm, env.num_envs), jnp.ones((env.num_envs,), bool))
+
+
+def trajectory(seen: TimeStep, actions: Array, extras: dict[str, Array], after: TimeStep, first: Bool[Array, "T E"],
+               init_carry: Carry) -> Trajectory:
+    """The `Trajectory` of a rollout from its stacked steps: `seen` (the timesteps acted on),
+    the `actions` and `extras`, `after` (the timesteps they led to, auto-reset, with the real
+    final observations in their `info`) and the `first` flags (also `host_rollout`'s)."""
+    return Trajectory(
+        obs=seen.obs, state=seen.state, avail_actions=seen.avail_actions, agent_mask=seen.agent_mask,
+        actions=actions, reward=after.reward, terminated=after.terminated, truncated=after.truncated,
+        next_obs=after.info["final_obs"], next_state=after.info["final_state"],
+        next_avail_actions=after.info["final_avail_actions"], first=first, extras=extras, init_carry=init_carry,
+    )
+
+
+def episode_stats(after: TimeStep) -> dict[str, Array]:
+    """The completed-episode statistics of a rollout's stacked timesteps, with the `done` mask
+    that says where they are valid (also `host_rollout`'s)."""
+    episodes = {"done": after.done, "episode_return": after.info["episode_return"],
+                "episode_length": after.info["episode_length"]}
+    if "won" in after.info:
+        episodes["won"] = after.info["won"]
+    return episodes
 
 
 def rollout(
@@ -61,17 +87,7 @@ def rollout(
         return ActorState(env_state, ts, carry, ts.done), out
 
     final, (seen, actions, extras, after, first) = jax.lax.scan(step, actors, jax.random.split(key, length))
-    traj = Trajectory(
-        obs=seen.obs, state=seen.state, avail_actions=seen.avail_actions, agent_mask=seen.agent_mask,
-        actions=actions, reward=after.reward, terminated=after.terminated, truncated=after.truncated,
-        next_obs=after.info["final_obs"], next_state=after.info["final_state"],
-        next_avail_actions=after.info["final_avail_actions"], first=first, extras=extras, init_carry=actors.carry,
-    )
-    episodes = {"done": after.done, "episode_return": after.info["episode_return"],
-                "episode_length": after.info["episode_length"]}
-    if "won" in after.info:
-        episodes["won"] = after.info["won"]
-    return final, traj, episodes
+    return final, trajectory(seen, actions, extras, after, first, actors.carry), episode_stats(after)
 
 
 def episode_means(episodes: dict[str, Array]) -> dict[str, Array]:
@@ -93,8 +109,7 @@ def evaluate(
     length and (where the environment reports it) win flag."""
     k_reset, k_run = jax.random.split(key)
     state, ts = jax.vmap(env.reset)(jax.random.split(k_reset, episodes))
-    initial = algorithm.initial_carry()
-    carry = jax.tree.map(lambda c: jnp.broadcast_to(c, (episodes, *c.shape)), initial)
+    carry = initial_carries(algorithm, episodes)
     act = jax.vmap(lambda ts, c, k: algorithm.act(learner, ts, c, k, mode, greedy))
 
     def step(c: tuple[Any, ...], k: PRNGKeyArray) -> tuple[tuple[Any, ...], None]:
