@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 import warnings
 from collections.abc import Callable
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 import equinox as eqx
 import jax
@@ -33,6 +33,7 @@ ChunkCall = Callable[[Any, int], tuple[Any, dict[str, Array]]]
 """`call(state, size) -> (state, metrics)`: `size` updates for every seed, metrics [seeds, updates]."""
 
 
+@runtime_checkable
 class AnyExperiment(Protocol):
     """What the runner needs from a compiled experiment, whether its environments are JAX
     (`Experiment`, jitted end to end) or step on the host (`HostExperiment`). States and
