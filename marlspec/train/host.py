@@ -29,7 +29,14 @@ from marlspec.algorithms.base import Algorithm, Carry, LearnerState, Mode, Traje
 from marlspec.envs.base import EnvInfo, TimeStep
 from marlspec.envs.host import BatchActions, HostAutoReset, HostEnv
 from marlspec.train.experiment import FINITE_METRIC, CompileAhead, SeedKeys, learner_finite
-from marlspec.train.rollout import episode_means, episode_stats, initial_carries, reset_where, trajectory
+from marlspec.train.rollout import (
+    act_step,
+    episode_means,
+    episode_stats,
+    evaluation_step,
+    initial_carries,
+    trajectory,
+)
 from marlspec.train.sharding import DataParallel
 
 
@@ -66,16 +73,12 @@ def host_start(batches: Sequence[HostBatch], algorithm: Algorithm, keys: SeedKey
     return HostActors(ts, initial_carries(algorithm, len(batches), e), jnp.ones((len(batches), e), bool), tuple(batches))
 
 
-def _act_program(algorithm: Algorithm, mode: Mode, num_envs: int) -> Callable[..., Any]:
+def _act_program(algorithm: Algorithm, mode: Mode) -> Callable[..., Any]:
     """One jitted step of every seed's policy: the `rollout` step without the env."""
     initial = algorithm.initial_carry()
-    act = jax.vmap(algorithm.act, in_axes=(None, 0, 0, 0, None))
 
     def one_seed(learner: LearnerState, ts: TimeStep, carry: Carry, first: Array, key: PRNGKeyArray) -> Any:
-        k_act, k_env = jax.random.split(key)
-        carry = reset_where(first, carry, initial)
-        actions, carry, extras = act(learner, ts, carry, jax.random.split(k_act, num_envs), mode)
-        return actions, carry, extras, k_env
+        return act_step(algorithm, learner, ts, carry, first, key, initial, mode)
 
     return eqx.filter_jit(eqx.filter_vmap(one_seed))
 
@@ -87,7 +90,7 @@ def host_rollout(
     """`rollout` for host environments, for every seed at once (leading axis S in
     `learner`, `actors` and `keys`). Returns what `rollout` returns, with the seed axis."""
     batches = actors.envs
-    step_act = act_program or _act_program(algorithm, mode, batches[0].num_envs)
+    step_act = act_program or _act_program(algorithm, mode)
     step_keys = jax.vmap(lambda k: jax.random.split(k, length))(keys)
     ts, carry, first = actors.timestep, actors.carry, actors.first
     records = []
@@ -108,14 +111,11 @@ def host_evaluate(
     """`rollout.evaluate` for host environments (batches without auto-reset, one per
     seed, `episodes` environments each): per-seed, per-episode return, length, win."""
     episodes = batches[0].num_envs
-    act = jax.vmap(algorithm.act, in_axes=(None, 0, 0, 0, None, None))
 
     @eqx.filter_jit
     def policy(learner: LearnerState, ts: TimeStep, carry: Carry, key: SeedKeys) -> Any:
         def one_seed(lrn: LearnerState, t: TimeStep, c: Carry, k: PRNGKeyArray) -> Any:
-            k_act, k_env = jax.random.split(k)
-            actions, c, _ = act(lrn, t, c, jax.random.split(k_act, episodes), mode, greedy)
-            return actions, c, k_env
+            return evaluation_step(algorithm, lrn, t, c, k, episodes, mode, greedy)
 
         return eqx.filter_vmap(one_seed)(learner, ts, carry, key)
 
@@ -166,7 +166,7 @@ class HostExperiment:
         self.eval_episodes, self.greedy = eval_episodes, greedy
         self._probe = make_env()
         self.info: EnvInfo = self._probe.info
-        self._act = _act_program(algorithm, "behaviour", num_envs)
+        self._act = _act_program(algorithm, "behaviour")
         self._update = eqx.filter_jit(eqx.filter_vmap(algorithm.update))
         self._finite = eqx.filter_jit(eqx.filter_vmap(learner_finite))
         self._eval_batches: dict[int, list[HostAutoReset]] = {}

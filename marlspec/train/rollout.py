@@ -65,6 +65,34 @@ def episode_stats(after: TimeStep) -> dict[str, Array]:
     return episodes
 
 
+def act_step(
+    algorithm: Algorithm, learner: LearnerState, ts: TimeStep, carry: Carry, first: Bool[Array, " E"],
+    key: PRNGKeyArray, initial: Carry, mode: Mode,
+) -> tuple[Array, Carry, dict[str, Array], PRNGKeyArray]:
+    """One rollout step of every environment's policy, the environment step aside: the carry
+    put back to `initial` where an episode starts, then `act(mode)`. Returns the actions, the
+    carry, the extras and the key of the environment step. `rollout` and `host_rollout` both
+    step with it, so their keys and carries agree."""
+    k_act, k_env = jax.random.split(key)
+    carry = reset_where(first, carry, initial)
+    act = jax.vmap(algorithm.act, in_axes=(None, 0, 0, 0, None))
+    actions, carry, extras = act(learner, ts, carry, jax.random.split(k_act, first.shape[0]), mode)
+    return actions, carry, extras, k_env
+
+
+def evaluation_step(
+    algorithm: Algorithm, learner: LearnerState, ts: TimeStep, carry: Carry, key: PRNGKeyArray,
+    episodes: int, mode: Mode, greedy: bool,
+) -> tuple[Array, Carry, PRNGKeyArray]:
+    """One evaluation step of every episode's policy (`act(mode, greedy)`, no carry reset: an
+    episode plays once). Returns the actions, the carry and the key of the environment step;
+    `evaluate` and `host_evaluate` both step with it."""
+    k_act, k_env = jax.random.split(key)
+    act = jax.vmap(algorithm.act, in_axes=(None, 0, 0, 0, None, None))
+    actions, carry, _ = act(learner, ts, carry, jax.random.split(k_act, episodes), mode, greedy)
+    return actions, carry, k_env
+
+
 def rollout(
     env: AutoReset, algorithm: Algorithm, learner: LearnerState, actors: ActorState,
     key: PRNGKeyArray, length: int, mode: Mode = "behaviour",
@@ -76,12 +104,9 @@ def rollout(
     reports it), each paired with the `done` mask that says where they are valid.
     """
     initial = algorithm.initial_carry()
-    act = jax.vmap(algorithm.act, in_axes=(None, 0, 0, 0, None))
 
     def step(a: ActorState, k: PRNGKeyArray) -> tuple[ActorState, tuple[Any, ...]]:
-        k_act, k_env = jax.random.split(k)
-        carry = reset_where(a.first, a.carry, initial)
-        actions, carry, extras = act(learner, a.timestep, carry, jax.random.split(k_act, env.num_envs), mode)
+        actions, carry, extras, k_env = act_step(algorithm, learner, a.timestep, a.carry, a.first, k, initial, mode)
         env_state, ts = env.step(k_env, a.env_state, actions)
         out = (a.timestep, actions, extras, ts, a.first)
         return ActorState(env_state, ts, carry, ts.done), out
@@ -110,12 +135,10 @@ def evaluate(
     k_reset, k_run = jax.random.split(key)
     state, ts = jax.vmap(env.reset)(jax.random.split(k_reset, episodes))
     carry = initial_carries(algorithm, episodes)
-    act = jax.vmap(lambda ts, c, k: algorithm.act(learner, ts, c, k, mode, greedy))
 
     def step(c: tuple[Any, ...], k: PRNGKeyArray) -> tuple[tuple[Any, ...], None]:
         state, ts, carry, alive, ret, length, won = c
-        k_act, k_env = jax.random.split(k)
-        actions, carry, _ = act(ts, carry, jax.random.split(k_act, episodes))
+        actions, carry, k_env = evaluation_step(algorithm, learner, ts, carry, k, episodes, mode, greedy)
         state, ts = jax.vmap(env.step)(jax.random.split(k_env, episodes), state, actions)
         ret = ret + jnp.where(alive, ts.reward, 0.0)
         length = length + alive.astype(jnp.int32)
