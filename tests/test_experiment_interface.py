@@ -118,22 +118,12 @@ class OnlyTheInterface:
         raise AttributeError(f"the runner read {name!r}, which AnyExperiment does not offer")
 
 
-TINY = """
-name: tiny_interface
-env: {kind: coordsum, agents: 2, actions: 4, max_target: 6, time_limit: 8}
-algorithm: {kind: mappo, num_minibatches: 2, epochs: 2}
-network: {kind: mlp, hidden: [16]}
-train: {total_env_steps: 320, num_envs: 4, rollout_length: 16, seeds: [0, 1]}
-eval: {interval: 128, episodes: 4}
-log: {progress: false, plot: false}
-"""
-
-
 def test_the_runner_needs_nothing_but_the_interface(tmp_path: Path) -> None:
     """5 updates in chunks of 2 (so the padded program too): the same metrics through the proxy."""
     from marlspec.compile import compile as compile_spec
+    from tests.test_resume import SPECS
 
-    spec = parse_spec(TINY)
+    spec = parse_spec(SPECS["mappo"])
     assert (spec.train.num_updates, spec.updates_per_chunk) == (5, 2)
     experiment = compile_spec(spec)
     read = lambda d: [{k: v for k, v in json.loads(line).items() if k not in ("wall_time", "sps")}
