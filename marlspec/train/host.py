@@ -7,13 +7,15 @@ update runs `algorithm.update` for every seed. `host_rollout` produces exactly t
 fields), so algorithms cannot tell the two apart; `tests/test_host_rollout.py` checks
 this step for step on a JAX environment driven through the host interface.
 
-`HostExperiment` offers the runner what `Experiment` offers, batched over seeds
-(`init_batch`, `run_chunk`, `evaluate_batch`); the runner uses these when
-`experiment.runs_on_host` is true instead of compiling `train_chunk`.
+`HostExperiment` offers the runner the interface `Experiment` offers
+(`marlspec.train.experiment.AnyExperiment`), batched over seeds: `init_batch`, `evaluator`
+(over `evaluate_batch`) and `chunk_program` (over `run_chunk`, nothing to compile). Its
+environments' state lives on the host and cannot be saved, so it is not `resumable`.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, runtime_checkable
 
@@ -21,16 +23,21 @@ import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
-from jaxtyping import Array, Bool, Int, Key, PRNGKeyArray, UInt32
+from jaxtyping import Array, Bool, Int, PRNGKeyArray
 
 from marlspec.algorithms.base import Algorithm, Carry, LearnerState, Mode, Trajectory
 from marlspec.envs.base import EnvInfo, TimeStep
 from marlspec.envs.host import BatchActions, HostAutoReset, HostEnv
-from marlspec.train.experiment import FINITE_METRIC, learner_finite
-from marlspec.train.rollout import episode_means, reset_where
-
-SeedKeys = UInt32[Array, "S 2"] | Key[Array, " S"]
-"""One PRNG key per seed."""
+from marlspec.train.experiment import FINITE_METRIC, CompileAhead, SeedKeys, learner_finite
+from marlspec.train.rollout import (
+    act_step,
+    episode_means,
+    episode_stats,
+    evaluation_step,
+    initial_carries,
+    trajectory,
+)
+from marlspec.train.sharding import DataParallel
 
 
 @runtime_checkable
@@ -63,21 +70,15 @@ def host_start(batches: Sequence[HostBatch], algorithm: Algorithm, keys: SeedKey
     """Reset every seed's batch (seed s with `keys[s]`), like `rollout.start`."""
     ts = _stack([b.reset(k) for b, k in zip(batches, keys, strict=True)])
     e = batches[0].num_envs
-    initial = algorithm.initial_carry()
-    carry = jax.tree.map(lambda c: jnp.broadcast_to(c, (len(batches), e, *c.shape)), initial)
-    return HostActors(ts, carry, jnp.ones((len(batches), e), bool), tuple(batches))
+    return HostActors(ts, initial_carries(algorithm, len(batches), e), jnp.ones((len(batches), e), bool), tuple(batches))
 
 
-def _act_program(algorithm: Algorithm, mode: Mode, num_envs: int) -> Callable[..., Any]:
+def _act_program(algorithm: Algorithm, mode: Mode) -> Callable[..., Any]:
     """One jitted step of every seed's policy: the `rollout` step without the env."""
     initial = algorithm.initial_carry()
-    act = jax.vmap(algorithm.act, in_axes=(None, 0, 0, 0, None))
 
     def one_seed(learner: LearnerState, ts: TimeStep, carry: Carry, first: Array, key: PRNGKeyArray) -> Any:
-        k_act, k_env = jax.random.split(key)
-        carry = reset_where(first, carry, initial)
-        actions, carry, extras = act(learner, ts, carry, jax.random.split(k_act, num_envs), mode)
-        return actions, carry, extras, k_env
+        return act_step(algorithm, learner, ts, carry, first, key, initial, mode)
 
     return eqx.filter_jit(eqx.filter_vmap(one_seed))
 
@@ -89,7 +90,7 @@ def host_rollout(
     """`rollout` for host environments, for every seed at once (leading axis S in
     `learner`, `actors` and `keys`). Returns what `rollout` returns, with the seed axis."""
     batches = actors.envs
-    step_act = act_program or _act_program(algorithm, mode, batches[0].num_envs)
+    step_act = act_program or _act_program(algorithm, mode)
     step_keys = jax.vmap(lambda k: jax.random.split(k, length))(keys)
     ts, carry, first = actors.timestep, actors.carry, actors.first
     records = []
@@ -99,21 +100,8 @@ def host_rollout(
         records.append((ts, actions, extras, after, first))
         ts, first = after, after.done
     seen, actions, extras, after, firsts = jax.tree.map(lambda *xs: jnp.stack(xs, axis=1), *records)
-
-    def trajectory(seen: TimeStep, actions: Array, extras: dict, after: TimeStep, first: Array, carry: Carry) -> Trajectory:
-        return Trajectory(
-            obs=seen.obs, state=seen.state, avail_actions=seen.avail_actions, agent_mask=seen.agent_mask,
-            actions=actions, reward=after.reward, terminated=after.terminated, truncated=after.truncated,
-            next_obs=after.info["final_obs"], next_state=after.info["final_state"],
-            next_avail_actions=after.info["final_avail_actions"], first=first, extras=extras, init_carry=carry,
-        )
-
     traj = jax.vmap(trajectory)(seen, actions, extras, after, firsts, actors.carry)
-    episodes = {"done": after.done, "episode_return": after.info["episode_return"],
-                "episode_length": after.info["episode_length"]}
-    if "won" in after.info:
-        episodes["won"] = after.info["won"]
-    return HostActors(ts, carry, first, batches), traj, episodes
+    return HostActors(ts, carry, first, batches), traj, episode_stats(after)
 
 
 def host_evaluate(
@@ -123,22 +111,18 @@ def host_evaluate(
     """`rollout.evaluate` for host environments (batches without auto-reset, one per
     seed, `episodes` environments each): per-seed, per-episode return, length, win."""
     episodes = batches[0].num_envs
-    act = jax.vmap(algorithm.act, in_axes=(None, 0, 0, 0, None, None))
 
     @eqx.filter_jit
     def policy(learner: LearnerState, ts: TimeStep, carry: Carry, key: SeedKeys) -> Any:
         def one_seed(lrn: LearnerState, t: TimeStep, c: Carry, k: PRNGKeyArray) -> Any:
-            k_act, k_env = jax.random.split(k)
-            actions, c, _ = act(lrn, t, c, jax.random.split(k_act, episodes), mode, greedy)
-            return actions, c, k_env
+            return evaluation_step(algorithm, lrn, t, c, k, episodes, mode, greedy)
 
         return eqx.filter_vmap(one_seed)(learner, ts, carry, key)
 
     split = jax.vmap(jax.random.split)(keys)
     k_reset, k_run = split[:, 0], split[:, 1]
     ts = _stack([b.reset(k) for b, k in zip(batches, k_reset, strict=True)])
-    initial = algorithm.initial_carry()
-    carry = jax.tree.map(lambda c: jnp.broadcast_to(c, (len(batches), episodes, *c.shape)), initial)
+    carry = initial_carries(algorithm, len(batches), episodes)
     step_keys = jax.vmap(lambda k: jax.random.split(k, max_steps))(k_run)
     shape = (len(batches), episodes)
     alive, ret, length, won = np.ones(shape, bool), np.zeros(shape, np.float32), np.zeros(shape, np.int32), np.zeros(shape, np.float32)
@@ -168,9 +152,12 @@ class HostRunnerState(eqx.Module):
 
 
 class HostExperiment:
-    """The host-environment counterpart of `Experiment`, batched over seeds."""
+    """The host-environment counterpart of `Experiment`, batched over seeds (`AnyExperiment`)."""
 
-    runs_on_host = True
+    devices = 1
+    """No data-parallel sharding: the environments step on the host."""
+    resumable = False
+    """The environments' state (Python objects on the host) is not in the checkpoint."""
 
     def __init__(self, make_env: Callable[[], HostEnv], algorithm: Algorithm, num_envs: int,
                  rollout_length: int, eval_episodes: int, greedy: bool):
@@ -179,7 +166,7 @@ class HostExperiment:
         self.eval_episodes, self.greedy = eval_episodes, greedy
         self._probe = make_env()
         self.info: EnvInfo = self._probe.info
-        self._act = _act_program(algorithm, "behaviour", num_envs)
+        self._act = _act_program(algorithm, "behaviour")
         self._update = eqx.filter_jit(eqx.filter_vmap(algorithm.update))
         self._finite = eqx.filter_jit(eqx.filter_vmap(learner_finite))
         self._eval_batches: dict[int, list[HostAutoReset]] = {}
@@ -208,6 +195,14 @@ class HostExperiment:
             history.append(metrics)
             rs = HostRunnerState(learner, actors, split[:, 0], rs.updates + 1)
         return rs, jax.tree.map(lambda *xs: jnp.stack(xs, axis=1), *history)
+
+    def chunk_program(self, state: HostRunnerState, per_chunk: int, padded: bool, sharding: DataParallel | None,
+                      compile_ahead: CompileAhead) -> tuple[Callable[[HostRunnerState, int], Any], float]:
+        """`run_chunk` as the runner's chunk program: a Python loop, nothing to compile."""
+        return (lambda rs, size: self.run_chunk(rs, num_updates=size)), 0.0
+
+    def evaluator(self, mode: Mode) -> Callable[[LearnerState, SeedKeys], dict[str, np.ndarray]]:
+        return functools.partial(self.evaluate_batch, mode=mode)
 
     def evaluate_batch(self, learners: LearnerState, keys: SeedKeys, mode: Mode) -> dict[str, np.ndarray]:
         seeds = keys.shape[0]

@@ -13,7 +13,6 @@ import functools
 import os
 import sys
 import time
-import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -27,14 +26,11 @@ from marlspec.algorithms.base import Mode
 from marlspec.io.plots import learning_curve
 from marlspec.io.rundir import CheckpointWriter, RunDir, RunDirError
 from marlspec.spec import ExperimentSpec, dump_spec
-from marlspec.train.experiment import FINITE_METRIC, Experiment, RunnerState
+from marlspec.train.experiment import FINITE_METRIC, AnyExperiment
+from marlspec.train.experiment import over_seeds as over_seeds  # where the benchmarks and tests find it
 from marlspec.train.guard import Diverged, first_nonfinite
-from marlspec.train.host import HostExperiment, HostRunnerState
 from marlspec.train.rollout import evaluate as rollout_evaluate
 from marlspec.train.sharding import DataParallel, barrier, gather
-
-AnyExperiment = Experiment | HostExperiment
-"""A compiled experiment: jitted end to end, or with its environment on the host."""
 
 DEFAULT_CACHE = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "marlspec" / "jax"
 
@@ -87,20 +83,14 @@ def seed_keys(seeds: list[int]) -> jax.Array:
     return jnp.stack([jax.random.PRNGKey(s) for s in seeds])
 
 
-def init_states(experiment: AnyExperiment, seeds: list[int]) -> RunnerState | HostRunnerState:
-    if isinstance(experiment, HostExperiment):  # host environments (marlspec.train.host)
-        return experiment.init_batch(seed_keys(seeds))
-    return eqx.filter_jit(eqx.filter_vmap(experiment.init))(seed_keys(seeds))
+def init_states(experiment: AnyExperiment, seeds: list[int]) -> Any:
+    return experiment.init_batch(seed_keys(seeds))
 
 
 def make_evaluator(experiment: AnyExperiment) -> Callable[[Any, int, Mode, list[int]], dict[str, np.ndarray]]:
     """`evaluator(learners, eval_index, mode, seeds)` -> per-seed, per-episode numpy arrays."""
 
-    @functools.cache
-    def compiled(mode: Mode) -> Callable[[Any, jax.Array], Any]:
-        if isinstance(experiment, HostExperiment):
-            return functools.partial(experiment.evaluate_batch, mode=mode)
-        return eqx.filter_jit(eqx.filter_vmap(lambda learner, key: experiment.evaluate(learner, key, mode)))
+    compiled = functools.cache(experiment.evaluator)  # one program per mode
 
     def evaluator(learners: Any, index: int, mode: Mode, seeds: list[int]) -> dict[str, np.ndarray]:
         keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s + 1_000_003), index) for s in seeds])
@@ -200,49 +190,10 @@ class Schedule:
         return 1 + -(-updates // self.per_chunk)
 
 
-def over_seeds(fn: Callable[..., Any]) -> Callable[..., Any]:
-    """`fn(state, *rest)` mapped over the leading seed axis of `state` (`rest` is shared).
-
-    With one seed it is `fn` on the state without that axis, the axis put back on the outputs:
-    the same program, but a `vmap` even of size 1 batches every `lax.cond` predicate that
-    depends on the state, and JAX then evaluates both branches of every such `cond` (the
-    auto-reset's, the off-policy learner's wait-for-the-replay) and runs matrix products as
-    batched ones (issue 21: one seed trained about 2x slower vmapped than not)."""
-
-    def call(state: Any, *rest: Any) -> Any:
-        arrays = jax.tree.leaves(eqx.filter(state, eqx.is_array))
-        if arrays and all(a.shape[:1] == (1,) for a in arrays):
-            squeeze = lambda x: x[0] if eqx.is_array(x) else x
-            expand = lambda x: x[None] if eqx.is_array(x) else x
-            return jax.tree.map(expand, fn(jax.tree.map(squeeze, state), *rest))
-        return eqx.filter_vmap(fn, in_axes=(eqx.if_array(0), *(None for _ in rest)))(state, *rest)
-
-    return call
-
-
 def _compile_chunk(experiment: AnyExperiment, schedule: Schedule, rs: Any,
                    sharding: DataParallel | None = None) -> tuple[Callable[[Any, int], Any], float]:
     """The one training-chunk program: `call(state, size) -> (state, metrics)` and its compile seconds."""
-    if isinstance(experiment, HostExperiment):
-        return (lambda state, size: experiment.run_chunk(state, num_updates=size)), 0.0
-    if not schedule.padded:
-        chunk = functools.partial(experiment.train_chunk, num_updates=schedule.per_chunk)
-        # Sharded (data-parallel) runs keep the seed vmap: unvmapped, a two-process run failed (TreePathError).
-        fn = eqx.filter_vmap(chunk) if sharding is not None else over_seeds(chunk)
-        call, seconds = compile_ahead(fn, rs, sharding=sharding)
-        return (lambda state, size: call(state)), seconds
-    body = lambda state, size: experiment.train_chunk(state, schedule.per_chunk, size)
-    chunk = over_seeds(body) if sharding is None else eqx.filter_vmap(body, in_axes=(eqx.if_array(0), None))
-    padded = lambda t: chunk(*t)
-    with warnings.catch_warnings():  # the update count is donated with the state, but a scalar cannot be reused
-        warnings.filterwarnings("ignore", message="Some donated buffers were not usable")
-        call, seconds = compile_ahead(padded, (rs, jnp.asarray(schedule.per_chunk, jnp.int32)), sharding=sharding)
-
-    def run_padded(state: Any, size: int) -> Any:
-        state, metrics = call((state, jnp.asarray(size, jnp.int32)))
-        return state, jax.tree.map(lambda m: m[:, :size], metrics)
-
-    return run_padded, seconds
+    return experiment.chunk_program(rs, schedule.per_chunk, schedule.padded, sharding, compile_ahead)
 
 
 def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExperiment | None = None,
@@ -275,7 +226,7 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
             if not resume:
                 raise
             raise RunDirError(f"{rundir.path / 'spec.yaml'}: cannot build the experiment: {err}") from None
-    if resume and isinstance(experiment, HostExperiment):
+    if resume and not experiment.resumable:
         raise RunDirError(f"{spec.env.kind} environments run on the host and their state cannot be saved, so this"
                           " run cannot be resumed; start it again with --overwrite")
     if not resume:
@@ -295,7 +246,7 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
     compile_seconds, train_seconds, updates_done, eval_index = 0.0, 0.0, 0, 0
     status = "completed"
     diverged: Diverged | None = None
-    rs: RunnerState | HostRunnerState | None = None
+    rs: Any = None
     checkpoint_steps: int | None = None  # env steps of the checkpoint a resumed run started from
     writer = CheckpointWriter(rundir)  # checkpoints are written while the next chunk trains
 
@@ -347,7 +298,7 @@ def run(spec: ExperimentSpec, out: str | Path | None = None, experiment: AnyExpe
                 "train_seconds": train_seconds, "compile_seconds": compile_seconds,
             })
 
-    sharding = DataParallel(experiment.devices) if getattr(experiment, "devices", 1) > 1 else None
+    sharding = DataParallel(experiment.devices) if experiment.devices > 1 else None
     start_steps = 0
     if resume:
         template = init_states(experiment, seeds)
