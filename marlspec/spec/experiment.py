@@ -259,7 +259,8 @@ class ExperimentSpec(Spec):
                 fail(f"{where}.{key}", f"a composition may only set {', '.join(allowed)} (the other env fields shape"
                      " the trained networks)")
         try:
-            frozen = getattr(self.env, "composition_frozen", dict)()
+            freeze = getattr(self.env, "composition_frozen", None)
+            frozen = freeze(getattr(self.algorithm, "slot_independent", False)) if freeze is not None else {}
             return type(self.env).model_validate({**self.env.model_dump(), **frozen, **override})
         except ValidationError as err:
             first = err.errors()[0]
