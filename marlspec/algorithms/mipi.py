@@ -316,13 +316,15 @@ class MIPI(OffPolicy):
             feats = self.unroll(policy.torso, aux["own"], aux["rows"], mask)
         return self.apply_head(policy.head, feats, aux["rows"], mask)
 
-    def marginal_logits(self, marginal: Net, aux: dict[str, Array], avail: Bool[Array, "L1 N A"]) -> Float[Array, "L1 N A"]:
+    def marginal_logits(self, marginal: Net, aux: dict[str, Array],
+                        avail: Bool[Array, "L1 N A"] | None = None) -> Float[Array, "L1 N A"]:
         """pibar_i(.|s_i^+)'s logits (unmasked): the agent's own features and last action only.
         With `entity_actions`, one attack logit split uniformly over the available attacks
-        (module docstring; eq. 17 conditions on s_i^+, which holds no enemy)."""
+        (`avail`, needed then; module docstring: eq. 17 conditions on s_i^+, which holds no enemy)."""
         out = heads(marginal, unroll_features(marginal.torso, aux["own"]))
         if not self.entity_actions:
             return out
+        assert avail is not None, "the marginal's attack logit is split over the available attacks"
         m = self.moves
         attacks = avail[..., m:]
         share = out[..., m:] - jnp.log(jnp.maximum(attacks.sum(-1, keepdims=True), 1).astype(out.dtype))
