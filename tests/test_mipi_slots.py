@@ -201,6 +201,23 @@ def test_the_marginal_splits_one_attack_probability_over_the_available_attacks(t
         np.testing.assert_allclose(total, first, rtol=1e-5, atol=1e-7)
 
 
+def test_the_last_action_is_encoded_without_slots():
+    """The previous action enters as the moves' one-hot and an attacked bit in s_i^+, and a "was
+    my target" column that is 1 on the attacked enemy's row only (zero before the first step)."""
+    algo = mipi(5)
+    ep = jax.tree.map(lambda v: v[0], full_team(5))
+    x = algo.entity_inputs(ep)
+    prev = ep.actions[:-1]
+    own_last = x["own"][1:, :, OWN:]
+    np.testing.assert_array_equal(own_last[..., :M], jax.nn.one_hot(prev, M + 5)[..., :M])
+    np.testing.assert_array_equal(own_last[..., M], (prev >= M).astype(jnp.float32))
+    target = x["rows"][1:, :, :, -1]
+    expected = jnp.zeros_like(target).at[..., 4:9].set(jax.nn.one_hot(prev - M, 5) * (prev >= M)[..., None])
+    np.testing.assert_array_equal(target, expected)
+    assert bool((prev >= M).any()), "some attack must have been taken for this check"
+    assert float(jnp.abs(x["own"][0, :, OWN:]).max()) == 0.0 and float(jnp.abs(x["rows"][0, :, :, -1]).max()) == 0.0
+
+
 def test_padded_heads_keep_the_slot_count(trained_in_5):
     """`attack_head: slots` (REFIL's and MIPI's padded action space) is sized to the slots."""
     padded_params = mipi(5, "slots").init_params(jax.random.PRNGKey(0))
