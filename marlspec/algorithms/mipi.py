@@ -97,7 +97,7 @@ class MIPIConfig:
     imagine_lambda: float
     shared_torso: bool
     actor_utility: Literal["q", "weighted"]
-    attack_head: Literal["entity", "slots"] = "entity"
+    attack_head: Literal["entity", "slots"]
 
 
 class Critic(eqx.Module):
