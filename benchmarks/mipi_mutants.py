@@ -27,6 +27,10 @@ from benchmarks._common import RESULTS  # noqa: E402
 PADDED = "tests/test_mipi.py::test_padded_agent_slots_change_no_loss_or_metric"
 EQ16 = "tests/test_mipi.py::test_eq16_target_is_the_mi_augmented_soft_bootstrap"
 EQ17 = "tests/test_mipi.py::test_eq17_marginal_fits_the_policy_under_the_imagined_composition"
+SLOTS = "tests/test_mipi_slots.py"
+ATTACK = f"{SLOTS}::test_attack_j_is_scored_from_enemy_j_row"
+LAST = f"{SLOTS}::test_the_last_action_is_encoded_without_slots"
+LARGER = f"{SLOTS}::test_a_larger_composition_is_evaluated_in_its_own_slots_and_reported"
 MUTANTS: dict[str, tuple[str, str, str, list[str]]] = {
     # name: (file, original, mutant, tests that must fail)
     "mixer gives padded slots a weight (no `* live`)": (
@@ -59,6 +63,29 @@ MUTANTS: dict[str, tuple[str, str, str, list[str]]] = {
     "smax_teams: one padded ally slot counted as present": (
         "marlspec/envs/smax_teams.py", "agent_mask=jnp.arange(self.slots) < state.allies,",
         "agent_mask=jnp.arange(self.slots) <= state.allies,", ["tests/test_smax_teams.py"]),
+    "entity action head scores attacks from the agent's features only": (
+        "marlspec/nn/entity.py", "jax.vmap(self.target)(rows[jnp.asarray(attack_rows)])",
+        "jax.vmap(self.target)(jnp.zeros_like(rows[jnp.asarray(attack_rows)]))", [ATTACK]),
+    "entity action head reads the row before the attacked enemy's": (
+        "marlspec/nn/entity.py", "rows[jnp.asarray(attack_rows)]", "rows[jnp.asarray(attack_rows) - 1]", [ATTACK]),
+    "marginal splits the attack over every enemy slot, not the available attacks": (
+        "marlspec/algorithms/mipi.py", "attacks = avail[..., m:]", "attacks = jnp.ones_like(avail[..., m:])",
+        [f"{SLOTS}::test_absent_slots_change_no_output_of_a_present_action",
+         f"{SLOTS}::test_the_marginal_splits_one_attack_probability_over_the_available_attacks"]),
+    "marginal gives every available attack the whole attack logit (no split)": (
+        "marlspec/algorithms/mipi.py", "share = out[..., m:] - jnp.log(", "share = out[..., m:] + 0 * jnp.log(",
+        [f"{SLOTS}::test_the_marginal_splits_one_attack_probability_over_the_available_attacks"]),
+    "\"was my target\" bit on the row before the attacked enemy's": (
+        "marlspec/algorithms/mipi.py", ".at[..., targets].set(attacks)", ".at[..., targets - 1].set(attacks)", [LAST]),
+    "last action loses its attacked bit": (
+        "marlspec/algorithms/mipi.py", "onehot[..., :m], attacks.sum(-1, keepdims=True)",
+        "onehot[..., :m], 0 * attacks.sum(-1, keepdims=True)", [LAST]),
+    "a larger held-out composition acts with the training slots' algorithm": (
+        "marlspec/train/runner.py", "experiment.algorithm if e.env.info == experiment.env.info else e.algorithm",
+        "experiment.algorithm", [LARGER]),
+    "compositions keep the training slots with slot-independent networks": (
+        "marlspec/spec/envs.py", 'return {"slots": None} if slot_independent else',
+        'return {"slots": self.resolved_slots} if slot_independent else', [LARGER]),
 }
 OUT = RESULTS / "mipi_mutants.json"
 

@@ -192,7 +192,8 @@ def _mipi(spec: ExperimentSpec, info: EnvInfo, torso: TorsoFactory) -> Algorithm
     alpha = a.resolved_alpha  # constant, as in the paper
     config = dataclasses.replace(_off_policy_config(spec), alpha_start=alpha, alpha_end=alpha, alpha_anneal_steps=1)
     mipi = MIPIConfig(regularizer=a.regularizer, ba_iterations=a.ba_iterations, imagine=a.imagine,
-                      imagine_lambda=a.imagine_lambda, shared_torso=a.shared_torso, actor_utility=a.actor_utility)
+                      imagine_lambda=a.imagine_lambda, shared_torso=a.shared_torso, actor_utility=a.actor_utility,
+                      attack_head=a.attack_head)
     entity = EntityNetConfig(embed=net.embed, heads=net.heads, hidden=net.hidden, recurrent=net.recurrent,
                              activation=net.activation)
     return MIPI(info=info, config=config, make_torso=torso, net=entity, mipi=mipi)

@@ -47,7 +47,7 @@ def mipi(regularizer: str = "mi", **over) -> MIPI:
         mixing_embed=8, hypernet_embed=None, dependency_embed=None, attention_heads=2, mixing=None,
         first_agent_correction=None, normalize_state=True)
     cfg = dict(regularizer=regularizer, ba_iterations=2, imagine=True, imagine_lambda=0.5, shared_torso=True,
-               actor_utility="q") | over
+               actor_utility="q", attack_head="entity") | over
     return MIPI(info=INFO, config=config, make_torso=TorsoFactory("gru", (8,), 8, "relu"),
                 net=EntityNetConfig(embed=8, heads=2, hidden=8, recurrent=True, activation="relu"), mipi=MIPIConfig(**cfg))
 

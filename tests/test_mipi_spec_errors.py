@@ -13,7 +13,8 @@ TEAMS = "env: {kind: smax_teams, allies: [3, 5], slots: 6}\nalgorithm: {kind: mi
 MATRIX = "env: {kind: team_matrix}\nalgorithm: {kind: mipi}\nnetwork: {kind: entity}\n"
 
 CASES = {
-    "composition_larger_than_slots": (TEAMS + "eval: {compositions: {8v8: {allies: [8, 8]}}}\n",
+    "composition_larger_than_slots": (TEAMS.replace("kind: mipi,", "kind: mipi, attack_head: slots,")
+                                      + "eval: {compositions: {8v8: {allies: [8, 8]}}}\n",
                                       "eval.compositions.8v8.allies", "does not fit in env.slots = 6"),
     "composition_unknown_unit": (TEAMS + "eval: {compositions: {x: {unit_types: [colossus]}}}\n",
                                  "eval.compositions.x.unit_types", "unknown SMAX unit type 'colossus'"),

@@ -28,11 +28,29 @@ One sampled batch of episodes trains, in order (`gradient_step`):
 `regularizer` switches the augmented reward: `mi` (the above), `entropy` (log pi_i in place of
 log(pi_i / pibar_i): the paper's Entropy ablation) and `none` (alpha = 0: its Value ablation).
 Acting: epsilon-soft samples of pi; evaluation takes its mode.
+
+Slot-independent action heads (`attack_head: entity`, environments whose `EnvInfo.attack_entities`
+says the actions are moves then one attack per enemy entity, i.e. smax_teams). REFIL and MIPI pad
+the action space to the largest scenario: a `Linear(hidden, num_actions)` head and a one-hot of
+the last action, both sized to the enemy slot count, so training must run in the evaluation's
+slot count (REFERENCE_FACTS.md, MIPI). For cost we deviate (`attack_head: slots` keeps the padded
+heads): Q_i and pi_i's move/stop outputs are a Linear of the agent's features and each attack's
+output a bilinear score of those features with the attacked enemy's observation row
+(`nn.entity.EntityActionHead`), and the last action enters as a one-hot of the moves plus an
+"attacked" bit in s_i^+ and a "was my target" column appended to every entity row. The marginal
+pibar_i(u_i | s_i^+) of eq. 17 conditions on s_i^+ alone and so cannot tell the enemies apart:
+its head gives the move/stop logits and ONE attack logit, whose probability is split uniformly
+over the available attacks (logit - log #available). Enemy slots are exchangeable given s_i^+
+(units are placed and typed at random per slot), so within the family of distributions on s_i^+
+the eq. 17 maximum-likelihood marginal is uniform over targets anyway; the parameterisation loses
+nothing and holds for any enemy count. The team matrix game has no attack_entities and keeps the
+padded heads (it has a fixed action set).
 """
 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from typing import Any, Literal
 
 import equinox as eqx
@@ -53,7 +71,7 @@ from marlspec.algorithms.off_policy import (
 from marlspec.algorithms.replay import Episodes
 from marlspec.envs.base import EnvInfo, TimeStep, entity_view, state_entities
 from marlspec.nn import Net, TorsoFactory, linear
-from marlspec.nn.entity import EntityMixer, EntityNetConfig, EntityTorso
+from marlspec.nn.entity import EntityActionHead, EntityMixer, EntityNetConfig, EntityTorso
 from marlspec.primitives import factorization as fz
 from marlspec.primitives import mi
 from marlspec.primitives import objectives as obj
@@ -79,12 +97,13 @@ class MIPIConfig:
     imagine_lambda: float
     shared_torso: bool
     actor_utility: Literal["q", "weighted"]
+    attack_head: Literal["entity", "slots"]
 
 
 class Critic(eqx.Module):
     torso: EntityTorso
     """Entity-attention features of Q_i (theta)."""
-    q_head: eqx.nn.Linear
+    q_head: eqx.nn.Linear | EntityActionHead
     mixer: EntityMixer
     """w_i(s) >= 0 and b(s) of eqs. 14-15 (Theta)."""
 
@@ -92,7 +111,7 @@ class Critic(eqx.Module):
 class Policy(eqx.Module):
     torso: EntityTorso | None
     """None: the policy reads the critic's features (appendix B.2)."""
-    head: eqx.nn.Linear
+    head: eqx.nn.Linear | EntityActionHead
     """pi_i's last layer (phi)."""
 
 
@@ -111,22 +130,68 @@ class MIPI(OffPolicy):
 
     # ---------------------------------------------------------------------- networks
     @property
+    def entity_actions(self) -> bool:
+        """Slot-independent heads: attacks scored against the enemy rows (module docstring)."""
+        return self.mipi.attack_head == "entity" and self.info.attack_entities is not None
+
+    @property
+    def moves(self) -> int:
+        """Actions that attack no entity (all of them without `entity_actions`)."""
+        return self.info.num_actions - len(self.info.attack_entities or ()) if self.entity_actions else self.info.num_actions
+
+    @property
     def own_dim(self) -> int:
+        """s_i^+ and the last action: its one-hot, or with `entity_actions` the moves' one-hot and an attacked bit."""
         assert self.info.own_features is not None
-        return len(self.info.own_features) + self.info.num_actions
+        return len(self.info.own_features) + (self.moves + 1 if self.entity_actions else self.info.num_actions)
+
+    @property
+    def row_dim(self) -> int:
+        """An entity row's width as the networks read it (plus the "was my target" bit with `entity_actions`)."""
+        assert self.info.entity_dim is not None
+        return self.info.entity_dim + int(self.entity_actions)
+
+    def _head(self, key: PRNGKeyArray, features: int, scale: float) -> eqx.nn.Linear | EntityActionHead:
+        if not self.entity_actions:
+            return linear(key, features, self.info.num_actions, scale)
+        return EntityActionHead(features, self.row_dim, self.moves, self.net.embed, self.net.activation, scale, key=key)
 
     def init_params(self, key: PRNGKeyArray) -> tuple[Critic, Policy, Net | None]:
-        info, c, a = self.info, self.config, self.info.num_actions
+        info, c = self.info, self.config
         assert info.entity_dim is not None and info.state_entity_dim is not None
         k = jax.random.split(key, 6)
-        torso = EntityTorso(self.own_dim, info.entity_dim, self.net, key=k[0])
-        critic = Critic(torso, linear(k[1], torso.out_dim, a, 1.0),
+        torso = EntityTorso(self.own_dim, self.row_dim, self.net, key=k[0])
+        critic = Critic(torso, self._head(k[1], torso.out_dim, 1.0),
                         EntityMixer(info.state_entity_dim, given(c.mixing_embed, "mixing_embed"),
                                     given(c.attention_heads, "attention_heads"), key=k[2]))
-        own_torso = None if self.mipi.shared_torso else EntityTorso(self.own_dim, info.entity_dim, self.net, key=k[3])
-        policy = Policy(own_torso, linear(k[4], torso.out_dim, a, 0.01))
-        marginal = Net(self.make_torso, self.own_dim, a, 0.01, key=k[5]) if self.mipi.regularizer == "mi" else None
+        own_torso = None if self.mipi.shared_torso else EntityTorso(self.own_dim, self.row_dim, self.net, key=k[3])
+        policy = Policy(own_torso, self._head(k[4], torso.out_dim, 0.01))
+        marginal_out = self.moves + 1 if self.entity_actions else info.num_actions
+        marginal = Net(self.make_torso, self.own_dim, marginal_out, 0.01, key=k[5]) if self.mipi.regularizer == "mi" else None
         return critic, policy, marginal
+
+    def encode_last(self, onehot: Float[Array, "*b N A"], rows: Float[Array, "*b N E d"]) -> tuple[Array, Array]:
+        """The last action as the networks read it: (own part, entity rows). Without
+        `entity_actions`, its one-hot and the rows unchanged; with them, the moves' one-hot and
+        an attacked bit, and the rows with a "was my target" column appended."""
+        if not self.entity_actions:
+            return onehot, rows
+        m, targets = self.moves, jnp.asarray(self.info.attack_entities)
+        attacks = onehot[..., m:]
+        own = jnp.concatenate([onehot[..., :m], attacks.sum(-1, keepdims=True)], -1)
+        column = jnp.zeros(rows.shape[:-1], rows.dtype).at[..., targets].set(attacks)
+        return own, jnp.concatenate([rows, column[..., None]], -1)
+
+    def apply_head(self, head: eqx.nn.Linear | EntityActionHead, features: Float[Array, "*b F"],
+                   rows: Float[Array, "*b E d"], mask: Bool[Array, "*b E"]) -> Float[Array, "*b A"]:
+        """A last layer over any leading axes; an `EntityActionHead` reads the rows the view
+        shows (`mask`: the others are zero, as absent entities are)."""
+        if isinstance(head, eqx.nn.Linear):
+            return last(head, features)
+        shown = jnp.where(mask[..., None], rows, 0.0)
+        assert self.info.attack_entities is not None
+        score = functools.partial(head, attack_rows=self.info.attack_entities)
+        return jnp.vectorize(score, signature="(f),(e,d)->(a)")(features, shown)
 
     def _views(self, obs: Float[Array, "*b N obs"]) -> tuple[Array, Array, Array]:
         """(own features, entity rows, present rows) for every agent, over any leading axes."""
@@ -145,11 +210,12 @@ class MIPI(OffPolicy):
         critic, policy, _ = state.params
         hidden, last = carry
         own, rows, present = self._views(timestep.obs)
+        own_last, rows = self.encode_last(last, rows)
         torso = self._policy_torso(critic, policy)
         step = lambda h, o, r, m: torso(h, o, r, m, jnp.zeros((), bool))
-        hidden, h = jax.vmap(step)(hidden, jnp.concatenate([own, last], -1), rows, present)
+        hidden, h = jax.vmap(step)(hidden, jnp.concatenate([own, own_last], -1), rows, present)
         avail = timestep.avail_actions
-        logits = fz.mask_logits(jax.vmap(policy.head)(h), avail)
+        logits = fz.mask_logits(self.apply_head(policy.head, h, rows, present), avail)
         if mode == "behaviour" and not greedy:
             logits = fz.epsilon_soft(logits, avail, self.epsilon(state))
         actions, _ = fz.independent_sample(key, logits, greedy)
@@ -176,8 +242,9 @@ class MIPI(OffPolicy):
         own, rows, present = self._views(ep.obs)
         onehot = jax.nn.one_hot(ep.actions, self.info.num_actions)
         last = jnp.concatenate([jnp.zeros_like(onehot[:1]), onehot[:-1]], axis=0)
+        own_last, rows = self.encode_last(last, rows)
         srows, spresent = jax.vmap(lambda s: state_entities(s, self.info))(ep.state)
-        return {"own": jnp.concatenate([own, last], -1), "rows": rows, "present": present, "srows": srows,
+        return {"own": jnp.concatenate([own, own_last], -1), "rows": rows, "present": present, "srows": srows,
                 "spresent": spresent}
 
     def _mix(self, mixer: EntityMixer, x: dict[str, Array], qs: Float[Array, "L1 N"], ep: Episodes,
@@ -198,8 +265,9 @@ class MIPI(OffPolicy):
         x = self.entity_inputs(ep)
         avail, live = ep.avail_actions, ep.agent_mask.astype(jnp.float32)
         h = self.unroll(critic.torso, x["own"], x["rows"], x["present"])
-        q = last(critic.q_head, h)
-        tq = last(t_critic.q_head, self.unroll(t_critic.torso, x["own"], x["rows"], x["present"]))
+        q = self.apply_head(critic.q_head, h, x["rows"], x["present"])
+        tq = self.apply_head(t_critic.q_head, self.unroll(t_critic.torso, x["own"], x["rows"], x["present"]), x["rows"],
+                             x["present"])
 
         # Imagined sub-teams (REFIL): one split of the global entities per episode.
         groups = imagined_groups(k_groups, info.n_state_entities)
@@ -218,7 +286,7 @@ class MIPI(OffPolicy):
         reg = jnp.zeros(a_next.shape)
         if self.mipi.regularizer == "mi":
             assert marginal is not None
-            m_logits = fz.mask_logits(self.marginal_logits(marginal, x), avail)
+            m_logits = fz.mask_logits(self.marginal_logits(marginal, x, avail), avail)
             reg = jax.vmap(jax.vmap(mi.mi_log_ratio))(sg(logits), sg(m_logits), a_next)
         elif self.mipi.regularizer == "entropy":
             reg = fz.log_prob(sg(logits), a_next)
@@ -230,8 +298,8 @@ class MIPI(OffPolicy):
         terms = {"critic": (q_jt[:L] - targets) ** 2}
         if self.mipi.imagine:  # REFIL's imagined objective: within-group and interaction utilities, mixed
             views = [x["present"] & m[None] for m in (within, inter)]
-            q_w, q_i = (take(last(critic.q_head, self.unroll(critic.torso, x["own"], x["rows"], v)), ep.actions)
-                        for v in views)
+            q_w, q_i = (take(self.apply_head(critic.q_head, self.unroll(critic.torso, x["own"], x["rows"], v), x["rows"],
+                                             v), ep.actions) for v in views)
             w_w = jax.vmap(lambda r, p, m: critic.mixer(r, p, m, s_within))(x["srows"], x["spresent"], ep.agent_mask)[0]
             w_i = jax.vmap(lambda r, p, m: critic.mixer(r, p, m, s_inter))(x["srows"], x["spresent"], ep.agent_mask)[0]
             bias = jax.vmap(lambda r, p, m: critic.mixer(r, p, m)[1])(x["srows"], x["spresent"], ep.agent_mask)
@@ -241,16 +309,26 @@ class MIPI(OffPolicy):
 
     def policy_logits(self, policy: Policy, aux: dict[str, Array], view: str) -> Float[Array, "L1 N A"]:
         """pi_i's logits (unmasked) on the real view, or on the imagined within-group view s*."""
+        mask = aux["present"] if view == "real" or not self.mipi.imagine else aux["within"]
         if policy.torso is None:
             feats = aux["h"] if view == "real" or not self.mipi.imagine else aux["h_within"]
         else:
-            mask = aux["present"] if view == "real" or not self.mipi.imagine else aux["within"]
             feats = self.unroll(policy.torso, aux["own"], aux["rows"], mask)
-        return last(policy.head, feats)
+        return self.apply_head(policy.head, feats, aux["rows"], mask)
 
-    def marginal_logits(self, marginal: Net, aux: dict[str, Array]) -> Float[Array, "L1 N A"]:
-        """pibar_i(.|s_i^+)'s logits (unmasked): the agent's own features and last action only."""
-        return heads(marginal, unroll_features(marginal.torso, aux["own"]))
+    def marginal_logits(self, marginal: Net, aux: dict[str, Array],
+                        avail: Bool[Array, "L1 N A"] | None = None) -> Float[Array, "L1 N A"]:
+        """pibar_i(.|s_i^+)'s logits (unmasked): the agent's own features and last action only.
+        With `entity_actions`, one attack logit split uniformly over the available attacks
+        (`avail`, needed then; module docstring: eq. 17 conditions on s_i^+, which holds no enemy)."""
+        out = heads(marginal, unroll_features(marginal.torso, aux["own"]))
+        if not self.entity_actions:
+            return out
+        assert avail is not None, "the marginal's attack logit is split over the available attacks"
+        m = self.moves
+        attacks = avail[..., m:]
+        share = out[..., m:] - jnp.log(jnp.maximum(attacks.sum(-1, keepdims=True), 1).astype(out.dtype))
+        return jnp.concatenate([out[..., :m], jnp.broadcast_to(share, attacks.shape)], -1)
 
     def actor_terms(self, policy: Policy, marginal: Net | None, aux: dict[str, Array],
                     alpha: Float[Array, ""]) -> dict[str, Array]:
@@ -260,7 +338,7 @@ class MIPI(OffPolicy):
         terms: dict[str, Array] = {}
         if self.mipi.regularizer == "mi":
             assert marginal is not None
-            m_logits = fz.mask_logits(self.marginal_logits(marginal, aux), aux["avail"])
+            m_logits = fz.mask_logits(self.marginal_logits(marginal, aux, aux["avail"]), aux["avail"])
             terms["policy"] = jax.vmap(jax.vmap(mi.mi_actor_loss, in_axes=(0, 0, 0, None)), in_axes=(0, 0, 0, None))(
                 logits, m_logits, utility, alpha)
             logp, logm = jax.nn.log_softmax(logits), jax.nn.log_softmax(sg(m_logits))
@@ -273,7 +351,7 @@ class MIPI(OffPolicy):
     def marginal_terms(self, marginal: Net, policy: Policy, aux: dict[str, Array]) -> Float[Array, "L1 N"]:
         """Eq. 17 per agent and position: the marginal's NLL of the policy under s*."""
         imagined = jax.nn.softmax(fz.mask_logits(self.policy_logits(policy, aux, "imagined"), aux["avail"]))
-        m_logits = self.marginal_logits(marginal, aux)
+        m_logits = self.marginal_logits(marginal, aux, aux["avail"])
         return jax.vmap(jax.vmap(mi.marginal_nll))(imagined, m_logits, aux["avail"])
 
     # ------------------------------------------------------------------------ losses

@@ -59,6 +59,12 @@ class EnvInfo:
     width, one per global entity, agent slots first."""
     dynamic_team: bool = False
     """True when the team's size changes from episode to episode (`agent_mask` varies)."""
+    attack_entities: tuple[int, ...] | None = None
+    """Optional entity view: the actions are `num_actions - len(attack_entities)` non-attack
+    actions (moves, stop) followed by one attack per entry, and attack k targets the entity of
+    observation row `attack_entities[k]` (SMAX: one per enemy slot). Set, networks can score
+    attacks against the entity rows and so be sized independently of the slot count
+    (`marlspec.nn.entity.EntityActionHead`)."""
 
     @property
     def entity_view(self) -> bool:

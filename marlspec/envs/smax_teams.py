@@ -15,7 +15,8 @@ What the learner sees (`EnvInfo.entity_view`):
   unit is absent, dead or out of sight; then the agent's own 10 features (s+);
 - the state: one 12-feature row per unit slot (health fraction, position / map size, weapon
   cooldown fraction, ally and enemy bits, unit-type bits), zero when absent or dead;
-- actions: SMAX's 5 movement actions and one attack per enemy slot.
+- actions: SMAX's 5 movement actions and one attack per enemy slot (`EnvInfo.attack_entities`
+  names the observation row of each attack's target).
 
 The reward is SMAX's: the enemy health removed this step (each unit's as a fraction of its
 maximum), divided by the number of enemies in THIS episode (SMAX divides by its slot count),
@@ -90,6 +91,7 @@ class SMAXTeams(Env):
             entity_ids=tuple(tuple([j for j in range(slots) if j != i] + list(range(slots, 2 * slots)))
                              for i in range(slots)),
             state_entity_dim=STATE_FEATURES, dynamic_team=True,
+            attack_entities=tuple(range(slots - 1, 2 * slots - 1)),  # SMAX's action 5 + j attacks enemy slot j
         )
 
     # ---------------------------------------------------------------------------------

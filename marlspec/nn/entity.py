@@ -152,3 +152,39 @@ class EntityMixer(eqx.Module):
         weights = jnp.abs(jax.vmap(self.weight)(attended)[:, 0]) * live
         bias = jnp.sum(jax.vmap(self.bias)(attended)[:, 0] * live) / jnp.maximum(live.sum(), 1.0)
         return weights, bias
+
+
+class EntityActionHead(eqx.Module):
+    """A last layer whose outputs do not depend on how many enemy slots there are: for
+    environments whose actions are `moves` non-attack actions then one attack per enemy entity
+    (`EnvInfo.attack_entities`), the non-attack outputs are a Linear of the agent's features h
+    and the output of attacking enemy j is a bilinear score of h with enemy j's observation row
+    r_j: <Linear(h), act(Linear(r_j))> / sqrt(k). The same parameters therefore give utilities
+    or logits for any number of enemies, and attack j depends on enemy j's row only through
+    r_j (a zero row, i.e. an absent or masked enemy, gives a constant; callers mask it).
+
+    REFIL and MIPI instead pad the action space to the largest scenario and use one
+    `Linear(hidden, num_actions)` (REFERENCE_FACTS.md, MIPI: it builds on REFIL); scoring
+    attacks against the enemy rows is our deviation, so that training need not pay for the
+    evaluation's larger slot count (benchmarks/results/mipi_smax_cost.md)."""
+
+    move: eqx.nn.Linear
+    query: eqx.nn.Linear
+    target: eqx.nn.Linear
+    activation: Callable[[Array], Array] = eqx.field(static=True)
+
+    def __init__(self, features: int, entity_dim: int, moves: int, width: int, activation: str, scale: float, *,
+                 key: PRNGKeyArray):
+        k = jax.random.split(key, 3)
+        self.move = linear(k[0], features, moves, scale)
+        self.query = linear(k[1], features, width, scale)
+        self.target = linear(k[2], entity_dim, width)
+        self.activation = ACTIVATIONS[activation]
+
+    def __call__(self, features: Float[Array, " F"], rows: Float[Array, "E d"], attack_rows: tuple[int, ...]
+                 ) -> Float[Array, " A"]:
+        """Outputs for the non-attack actions, then one per attack (`attack_rows`: the row each
+        attack targets, the environment's `EnvInfo.attack_entities`, not a parameter)."""
+        enemies = self.activation(jax.vmap(self.target)(rows[jnp.asarray(attack_rows)]))
+        scores = enemies @ self.query(features) / jnp.sqrt(jnp.asarray(enemies.shape[-1], features.dtype))
+        return jnp.concatenate([self.move(features), scores])

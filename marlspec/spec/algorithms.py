@@ -431,6 +431,17 @@ class MIPISpec(OffPolicySpec):
     """Width of the attention mixer's entity embedding (REFIL's hypernet_embed)."""
     attention_heads: int = Field(4, ge=1)
     """Attention heads of the mixer; must divide mixing_embed."""
+    attack_head: Literal["entity", "slots"] = "entity"
+    """Where actions attack entities (smax_teams): `entity` scores each attack against the
+    attacked enemy's observation row, so the networks fit any slot count and held-out
+    compositions run in their own (our deviation, for cost); `slots` is REFIL's and MIPI's
+    padded `Linear(hidden, num_actions)` head, sized to env.slots, so every composition must fit
+    the training slot count. No effect on team_matrix (no attack actions)."""
+
+    @property
+    def slot_independent(self) -> bool:
+        """The trained networks run on any slot count (`eval.compositions` may use larger ones)."""
+        return self.attack_head == "entity"
 
     @property
     def resolved_alpha(self) -> float:

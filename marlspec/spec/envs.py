@@ -351,8 +351,10 @@ class SMAXTeamsSpec(_AdapterSpec):
     """Unit types drawn uniformly for every unit, from SMAX's marine, marauder, stalker, zealot,
     zergling, hydralisk (instead of a `units` preset)."""
     slots: int | None = Field(None, ge=1, le=32)
-    """Unit slots per side, the largest team any composition may have: by default the largest of
-    allies and enemies. Set it to the largest evaluation composition (8 for MIPI's 6, 7, 8)."""
+    """Unit slots per side: by default the largest of allies and enemies. With slot-independent
+    networks (MIPI's default `attack_head: entity`) a held-out composition of `eval.compositions`
+    runs in its own largest team's slot count; with `attack_head: slots` every composition runs in
+    (and must fit) this one, so set it to the largest evaluation composition (8 for 6, 7, 8)."""
     max_steps: int = Field(100, ge=1)
     """Episode step limit (a truncation); SMAX's default is 100."""
     enemy_attack: Literal["closest", "random"] = "closest"
@@ -395,9 +397,11 @@ class SMAXTeamsSpec(_AdapterSpec):
     def longest_episode(self) -> int:
         return self.max_steps
 
-    def composition_frozen(self) -> dict[str, Any]:
-        """What a held-out composition keeps from this spec: the slot count (it shapes the networks)."""
-        return {"slots": self.resolved_slots}
+    def composition_frozen(self, slot_independent: bool) -> dict[str, Any]:
+        """What a held-out composition keeps from this spec: the slot count when it shapes the
+        trained networks; with slot-independent networks (MIPI's `attack_head: entity`) none, so a
+        composition runs in its own largest team's slot count (its own compiled program)."""
+        return {"slots": None} if slot_independent else {"slots": self.resolved_slots}
 
     @classmethod
     def presets(cls) -> list[str]:

@@ -82,7 +82,8 @@ class EvalSpec(Spec):
     """Held-out team compositions, evaluated besides the training environment and reported
     separately: name -> environment fields to override, e.g. `{6v6: {allies: [6, 6]}}` for
     smax_teams or `{BB: {teams: [BB]}}` for team_matrix. Only an environment's composition
-    fields may change (the trained networks must fit every composition)."""
+    fields may change (the trained networks must fit every composition); with slot-independent
+    networks (MIPI's `attack_head: entity` on smax_teams) a composition runs in its own slot count."""
 
 
 class WandbSpec(Spec):
@@ -259,7 +260,8 @@ class ExperimentSpec(Spec):
                 fail(f"{where}.{key}", f"a composition may only set {', '.join(allowed)} (the other env fields shape"
                      " the trained networks)")
         try:
-            frozen = getattr(self.env, "composition_frozen", dict)()
+            freeze = getattr(self.env, "composition_frozen", None)
+            frozen = freeze(getattr(self.algorithm, "slot_independent", False)) if freeze is not None else {}
             return type(self.env).model_validate({**self.env.model_dump(), **frozen, **override})
         except ValidationError as err:
             first = err.errors()[0]

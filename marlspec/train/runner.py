@@ -471,14 +471,23 @@ class CompositionEvals:
         from marlspec.compile import compile as compile_spec
 
         self.names = list(spec.eval.compositions)
-        self.envs = {name: compile_spec(spec.model_copy(update={"env": spec.composition_env(name)})).env
-                     for name in self.names}
-        algorithm, episodes, greedy = experiment.algorithm, spec.eval.episodes, spec.eval.greedy
-        # One program for every composition whose environment differs only in arrays (the
-        # composition is then an argument, not a constant): smax_teams and team_matrix do.
-        self._evaluate = eqx.filter_jit(eqx.filter_vmap(
-            lambda env, learner, key: rollout_evaluate(env, algorithm, learner, key, episodes, "execution", greedy),
-            in_axes=(None, 0, 0)))
+        built = {name: compile_spec(spec.model_copy(update={"env": spec.composition_env(name)})) for name in self.names}
+        self.envs = {name: e.env for name, e in built.items()}
+        episodes, greedy = spec.eval.episodes, spec.eval.greedy
+        # One program per slot count: compositions whose environments differ only in arrays (the
+        # composition is then an argument, not a constant) share it, as smax_teams and team_matrix
+        # do at one slot count. A composition in another slot count (slot-independent networks,
+        # `SMAXTeamsSpec.composition_frozen`) acts with the algorithm built for its environment
+        # and the TRAINED learner's parameters (acting reads only the parameters).
+        self._algorithms = {name: experiment.algorithm if e.env.info == experiment.env.info else e.algorithm
+                            for name, e in built.items()}
+        self._programs: dict[Any, Any] = {}
+        for algorithm in self._algorithms.values():
+            if algorithm.info not in self._programs:
+                self._programs[algorithm.info] = eqx.filter_jit(eqx.filter_vmap(
+                    lambda env, learner, key, algorithm=algorithm: rollout_evaluate(
+                        env, algorithm, learner, key, episodes, "execution", greedy),
+                    in_axes=(None, 0, 0)))
         self.latest: dict[str, dict[str, np.ndarray]] = {}
         self.evals: dict[str, dict[int, list[dict[str, Any]]]] = {name: {} for name in self.names}
         self.history: dict[str, list[dict[str, Any]]] = {name: [] for name in self.names}
@@ -486,7 +495,7 @@ class CompositionEvals:
     def evaluate(self, learners: Any, index: int, seeds: list[int], steps: int) -> None:
         keys = jnp.stack([jax.random.fold_in(jax.random.PRNGKey(s + 2_000_003), index) for s in seeds])
         for name, env in self.envs.items():
-            out = jax.tree.map(np.asarray, self._evaluate(env, learners, keys))
+            out = jax.tree.map(np.asarray, self._programs[self._algorithms[name].info](env, learners, keys))
             self.latest[name] = out
             for i, seed in enumerate(seeds):
                 entry: dict[str, Any] = {"env_steps": steps, "return": out["return"][i].tolist()}
